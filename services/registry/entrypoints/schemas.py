@@ -1,0 +1,168 @@
+"""Request and response bodies of the registry API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from services.registry.domain import rules
+from shared.contracts.registry_v1 import (
+    Gender,
+    GuardianCapacity,
+    GuardianRelationship,
+    HukouStatus,
+    LeftBehindType,
+    ParentStatus,
+    RiskCategory,
+)
+from shared.errors import bilingual
+
+
+def _rule(fn):
+    def check(value):
+        try:
+            return fn(value)
+        except rules.RuleViolation as v:
+            raise bilingual(v.code, v.zh, v.en) from None
+
+    return AfterValidator(check)
+
+
+def _birth_date(value: date) -> date:
+    return rules.check_birth_date(value, date.today())
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Phone = Annotated[str, _rule(rules.check_phone)]
+VillageCode = Annotated[str, _rule(rules.check_village_code)]
+BirthDate = Annotated[date, _rule(_birth_date)]
+IdNumber = Annotated[str, _rule(lambda v: rules.check_id_number(v))]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ParentIn(_Strict):
+    """父亲/母亲: whereabouts and contact."""
+
+    name: Name | None = None
+    status: ParentStatus = Field(description="去向: migrant_worker 外出务工, at_home 在家, incapable 无监护能力...")
+    work_place: Text | None = Field(None, description="务工地点")
+    phone: Phone | None = None
+
+
+class GuardianIn(_Strict):
+    """监护人"""
+
+    name: Name
+    relationship: GuardianRelationship
+    capacity: GuardianCapacity = GuardianCapacity.full
+    phone: Phone | None = None
+
+
+class ChildIn(_Strict):
+    """登记儿童 (建档)."""
+
+    name: Name = Field(description="姓名")
+    gender: Gender = Field(description="性别")
+    birth_date: BirthDate = Field(description="出生日期 YYYY-MM-DD")
+    id_number: IdNumber | None = Field(None, description="居民身份证号 (stored only as a keyed hash and a masked form)")
+    hukou_status: HukouStatus = Field(description="户籍状况")
+    village_code: VillageCode = Field(description="村（社区）12位区划代码")
+    school_id: Text | None = Field(None, description="学校")
+    class_name: Text | None = Field(None, description="班级")
+    left_behind_type: LeftBehindType = Field(description="留守类型")
+    father: ParentIn
+    mother: ParentIn
+    guardian: GuardianIn | None = None
+    risk_categories: list[RiskCategory] = Field(default_factory=list, description="困境/风险类别")
+
+    @model_validator(mode="after")
+    def _id_number_agrees(self) -> "ChildIn":
+        if self.id_number:
+            try:
+                rules.check_id_number(self.id_number, birth_date=self.birth_date, gender=self.gender)
+            except rules.RuleViolation as v:
+                raise bilingual(v.code, v.zh, v.en) from None
+        return self
+
+
+class ParentPatch(_Strict):
+    name: Name | None = None
+    status: ParentStatus | None = None
+    work_place: Text | None = None
+    phone: Phone | None = None
+
+
+class GuardianPatch(_Strict):
+    name: Name | None = None
+    relationship: GuardianRelationship | None = None
+    capacity: GuardianCapacity | None = None
+    phone: Phone | None = None
+
+
+class ChildPatch(_Strict):
+    """Fields to change; absent fields stay as they are. ``guardian: null`` removes the guardian."""
+
+    name: Name | None = None
+    gender: Gender | None = None
+    birth_date: BirthDate | None = None
+    id_number: IdNumber | None = None
+    hukou_status: HukouStatus | None = None
+    village_code: VillageCode | None = None
+    school_id: Text | None = None
+    class_name: Text | None = None
+    left_behind_type: LeftBehindType | None = None
+    father: ParentPatch | None = None
+    mother: ParentPatch | None = None
+    guardian: GuardianPatch | None = None
+    risk_categories: list[RiskCategory] | None = None
+
+
+class ParentOut(BaseModel):
+    name: str | None = None
+    status: ParentStatus
+    work_place: str | None = None
+    phone: str | None = None
+
+
+class GuardianOut(BaseModel):
+    name: str
+    relationship: GuardianRelationship
+    capacity: GuardianCapacity
+    phone: str | None = None
+
+
+class ChildOut(BaseModel):
+    id: UUID
+    name: str
+    gender: Gender
+    birth_date: date
+    id_number_masked: str | None = Field(None, description="e.g. 1101**********002X; the full number never leaves the registry")
+    hukou_status: HukouStatus
+    village_code: str
+    school_id: str | None
+    class_name: str | None
+    left_behind_type: LeftBehindType
+    father: ParentOut
+    mother: ParentOut
+    guardian: GuardianOut | None
+    risk_categories: list[RiskCategory]
+    version: int
+
+
+class ChildCreated(BaseModel):
+    id: UUID
+    version: int
+
+
+class ChildPage(BaseModel):
+    items: list[ChildOut]
+    total: int
+    page: int
+    page_size: int

@@ -1,0 +1,142 @@
+"""``shouhu``: the operators' command (tokens, databases, DLQ, running the services)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from shared.settings import SERVICES, get_settings
+
+app = typer.Typer(help="Shouhu (守护) operator commands.", no_args_is_help=True)
+db_app = typer.Typer(help="Databases: create and migrate (建库、迁移).", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-letter queues (死信队列): list and replay.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dlq_app, name="dlq")
+
+ServiceArg = Annotated[Optional[str], typer.Argument(help=f"one of {', '.join(SERVICES)}; all when omitted")]
+
+
+def _services(name: str | None) -> tuple[str, ...]:
+    if name is None:
+        return SERVICES
+    if name not in SERVICES:
+        raise typer.BadParameter(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    return (name,)
+
+
+@app.command()
+def token(
+    role: Annotated[str, typer.Option(help="admin, county_office, township, village_supervisor, school, helper, agency")],
+    region: Annotated[str, typer.Option(help="division-code prefix the token may see")] = "",
+    agency: Annotated[Optional[str], typer.Option(help="agency code, for role agency")] = None,
+    school: Annotated[Optional[str], typer.Option(help="school id, for role school")] = None,
+    subject: Annotated[str, typer.Option(help="user id")] = "dev",
+    hours: Annotated[float, typer.Option(help="validity")] = 8,
+) -> None:
+    """Print a bearer token signed with the configured key (the development key under SHOUHU_ENV=dev)."""
+    from datetime import timedelta
+
+    from shared.auth import Role, issue_token
+
+    try:
+        r = Role(role)
+    except ValueError:
+        raise typer.BadParameter(f"unknown role {role!r}", param_hint="--role") from None
+    typer.echo(issue_token(get_settings(), role=r, subject=subject, region=region, agency=agency, school=school,
+                           ttl=timedelta(hours=hours)))
+
+
+@db_app.command("create")
+def db_create(service: ServiceArg = None) -> None:
+    """Create the service databases that do not exist yet."""
+    from shared.db import create_database
+
+    settings = get_settings()
+    for s in _services(service):
+        created = asyncio.run(create_database(settings.database_url(s)))
+        typer.echo(f"{s}: {'created' if created else 'exists'}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(service: ServiceArg = None, revision: str = "head") -> None:
+    """Apply the Alembic migrations of one or all services."""
+    from alembic import command
+
+    from shared.db import alembic_config
+
+    settings = get_settings()
+    for s in _services(service):
+        command.upgrade(alembic_config(s, settings.database_url(s)), revision)
+        typer.echo(f"{s}: at {revision}")
+
+
+@dlq_app.command("list")
+def dlq_list_cmd(stream: Annotated[str, typer.Argument(help="stream name, e.g. registry.events")], count: int = 100) -> None:
+    """List the entries of <stream>.dlq (JSON lines: id, event, group, error, deliveries)."""
+    from shared.messaging import dlq_list
+
+    async def run():
+        from redis.asyncio import Redis
+
+        settings = get_settings()
+        async with Redis.from_url(settings.redis_url) as r:
+            return await dlq_list(r, settings.stream(stream), count)
+
+    for item in asyncio.run(run()):
+        typer.echo(json.dumps(item, ensure_ascii=False))
+
+
+@dlq_app.command("replay")
+def dlq_replay_cmd(
+    stream: Annotated[str, typer.Argument(help="stream name, e.g. registry.events")],
+    ids: Annotated[Optional[list[str]], typer.Argument(help="DLQ entry ids; all when omitted")] = None,
+) -> None:
+    """Put DLQ entries back on their stream; groups that applied them already skip them."""
+    from shared.messaging import dlq_replay
+
+    async def run():
+        from redis.asyncio import Redis
+
+        settings = get_settings()
+        async with Redis.from_url(settings.redis_url) as r:
+            return await dlq_replay(r, settings.stream(stream), ids or None)
+
+    typer.echo(f"replayed {asyncio.run(run())}")
+
+
+@app.command()
+def run(service: ServiceArg = None) -> None:
+    """Run one service, or all four as child processes in the foreground (Ctrl-C stops them)."""
+    names = _services(service)
+    procs = {s: subprocess.Popen([sys.executable, "-m", f"services.{s}"], env=os.environ.copy()) for s in names}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while procs:
+        for s, p in list(procs.items()):
+            if p.poll() is not None:
+                del procs[s]
+                if not stopping:
+                    typer.echo(f"{s} exited with {p.returncode}; stopping the others", err=True)
+                    stop()
+        time.sleep(0.2)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,303 @@
+"""The one way to consume a stream reliably (architecture.md, rules 2-4).
+
+For each stream a service reads, ``ReliableConsumer`` declares on a FastStream
+router:
+- a main grouped subscriber reading new entries in batches (``>``);
+- a claimer (XAUTOCLAIM after ``claim_min_idle_ms``) that takes over entries
+  left pending by a consumer that died or failed;
+and it creates the group at id 0 before the broker starts, so a group that
+starts late still gets the whole backlog (FastStream would create it at ``$``).
+
+Each batch is applied in one transaction together with the inbox rows
+(``event_id``) and the per-aggregate positions, then acknowledged. A
+redelivered event changes nothing. Events of one aggregate are applied in
+``aggregate_version`` order: with ``Ordering.STRICT`` an event whose
+predecessor is missing waits (stays pending) until the predecessor has been
+applied; with ``Ordering.LATEST`` (snapshots) an older event is skipped.
+An entry that cannot be parsed goes to ``<stream>.dlq`` at once; one whose
+handler keeps failing goes there after ``max_deliveries`` deliveries. Both are
+acknowledged on the main stream so the entries behind them keep flowing.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream.redis import RedisRouter, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select
+from sqlalchemy.dialects.postgresql import UUID as PGUUID
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.contracts.envelope import EventEnvelope, parse_event
+from shared.failpoints import failpoint
+from shared.logs import log_fields
+from shared.outbox import DATA_FIELD
+from shared.settings import Settings
+
+log = logging.getLogger("shouhu.consumer")
+
+Handler = Callable[[Any, EventEnvelope], Awaitable[None]]
+
+
+class Ordering(enum.Enum):
+    STRICT = "strict"  # deltas: apply version n only after n-1
+    LATEST = "latest"  # snapshots: apply when newer than what is held
+
+
+def consumer_tables(metadata: MetaData) -> tuple[Table, Table]:
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("event_id", PGUUID(as_uuid=True), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    positions = Table(
+        "aggregate_positions",
+        metadata,
+        Column("stream", Text, primary_key=True),
+        Column("aggregate_id", Text, primary_key=True),
+        Column("version", Integer, nullable=False),
+    )
+    return inbox, positions
+
+
+def dlq_name(stream: str) -> str:
+    return f"{stream}.dlq"
+
+
+@dataclass
+class Subscription:
+    stream: str  # logical name, without the namespace
+    handlers: dict[str, Handler]
+    ordering: Ordering = Ordering.STRICT
+    description: str = ""
+
+
+@dataclass
+class Outcome:
+    done: list[bytes] = field(default_factory=list)  # to acknowledge
+    waiting: list[bytes] = field(default_factory=list)  # predecessor missing: stay pending
+    failed: list[tuple[bytes, str]] = field(default_factory=list)  # handler raised
+
+
+class ReliableConsumer:
+    def __init__(
+        self, *, service: str, settings: Settings, redis: Redis, uow_factory: Callable[[], Any],
+        inbox: Table, positions: Table,
+    ) -> None:
+        self.group, self.settings, self.redis = service, settings, redis
+        self.uow_factory, self.inbox, self.positions = uow_factory, inbox, positions
+        self.consumer_name = settings.consumer(service)
+        self.subscriptions: list[Subscription] = []
+
+    def subscribe(self, subscription: Subscription) -> None:
+        self.subscriptions.append(subscription)
+
+    # --- wiring -----------------------------------------------------------------
+
+    def attach(self, router: RedisRouter) -> None:
+        s = self.settings
+        for sub in self.subscriptions:
+            stream = s.stream(sub.stream)
+            handle = self._faststream_handler(sub)
+            main = StreamSub(
+                stream, group=self.group, consumer=self.consumer_name, batch=True,
+                max_records=s.consumer_batch_size, polling_interval=s.consumer_block_ms,
+            )
+            claimer = StreamSub(
+                stream, group=self.group, consumer=self.consumer_name, batch=True,
+                min_idle_time=s.claim_min_idle_ms, polling_interval=s.claim_interval_ms,
+            )
+            doc = sub.description or f"Handles: {', '.join(sorted(sub.handlers))}"
+            router.subscriber(
+                stream=main, parser=_keep_raw_entries, ack_policy=AckPolicy.MANUAL,
+                title=f"{stream}:{self.group}", description=doc,
+            )(handle)
+            router.subscriber(
+                stream=claimer, parser=_keep_raw_entries, ack_policy=AckPolicy.MANUAL,
+                title=f"{stream}:{self.group}:claimer", include_in_schema=False,
+            )(handle)
+
+    async def ensure_groups(self) -> None:
+        """Create every group at id 0 (with the stream) before the broker starts."""
+        for sub in self.subscriptions:
+            try:
+                await self.redis.xgroup_create(self.settings.stream(sub.stream), self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def _faststream_handler(self, sub: Subscription):
+        async def handle(msg: RedisBatchStreamMessage) -> None:
+            raw = msg.raw_message
+            await self.process(sub, list(zip(raw["message_ids"], raw["entries"], strict=True)))
+
+        handle.__name__ = f"consume_{sub.stream.replace('.', '_')}"
+        return handle
+
+    # --- processing -------------------------------------------------------------
+
+    async def process(self, sub: Subscription, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> Outcome:
+        stream = self.settings.stream(sub.stream)
+        events: list[tuple[bytes, EventEnvelope]] = []
+        outcome = Outcome()
+        for entry_id, fields in entries:
+            try:
+                events.append((entry_id, parse_event(fields[DATA_FIELD.encode()])))
+            except (KeyError, ValueError, ValidationError) as exc:
+                await self._to_dlq(stream, entry_id, fields, f"unreadable event: {_brief(exc)}", permanent=True)
+        if events:
+            try:
+                outcome = await self._apply(sub, events)
+            except Exception:
+                # Isolate the failure: one event per transaction, so the good ones still apply.
+                outcome = Outcome()
+                for one in events:
+                    try:
+                        part = await self._apply(sub, [one])
+                    except Exception as exc:
+                        part = Outcome(failed=[(one[0], _brief(exc))])
+                    outcome.done += part.done
+                    outcome.waiting += part.waiting
+                    outcome.failed += part.failed
+        if outcome.done:
+            await self.redis.xack(stream, self.group, *outcome.done)
+        by_id = dict(entries)
+        for entry_id, error in outcome.failed:
+            log.warning("event failed", extra=log_fields(stream=stream, entry=entry_id.decode(), error=error))
+            await self._to_dlq(stream, entry_id, by_id[entry_id], error, permanent=False)
+        return outcome
+
+    async def _apply(self, sub: Subscription, events: list[tuple[bytes, EventEnvelope]]) -> Outcome:
+        inbox, positions = self.inbox, self.positions
+        outcome = Outcome()
+        async with self.uow_factory() as uow:
+            session = uow.session
+            ids = [e.event_id for _, e in events]
+            seen = set(
+                await session.scalars(
+                    select(inbox.c.event_id).where(inbox.c.consumer == self.group, inbox.c.event_id.in_(ids))
+                )
+            )
+            held = dict(
+                (
+                    await session.execute(
+                        select(positions.c.aggregate_id, positions.c.version)
+                        .where(
+                            positions.c.stream == sub.stream,
+                            positions.c.aggregate_id.in_({e.aggregate_id for _, e in events}),
+                        )
+                        .with_for_update()
+                    )
+                ).all()
+            )
+            moved: dict[str, int] = {}
+            blocked: set[str] = set()
+            for entry_id, event in events:
+                agg, version = event.aggregate_id, event.aggregate_version
+                current = held.get(agg, 0)
+                if event.event_id in seen or version <= current:
+                    outcome.done.append(entry_id)  # repeated or stale
+                elif agg in blocked or (sub.ordering is Ordering.STRICT and version > current + 1):
+                    blocked.add(agg)
+                    outcome.waiting.append(entry_id)
+                    continue
+                else:
+                    handler = sub.handlers.get(event.type)
+                    if handler is not None:
+                        await handler(uow, event)
+                    held[agg] = moved[agg] = version
+                    outcome.done.append(entry_id)
+                seen.add(event.event_id)
+            done = set(outcome.done)
+            rows = [{"consumer": self.group, "event_id": e.event_id} for i, e in events if i in done]
+            if rows:
+                await session.execute(insert(inbox).values(rows).on_conflict_do_nothing())
+            if moved:
+                stmt = insert(positions).values(
+                    [{"stream": sub.stream, "aggregate_id": a, "version": v} for a, v in moved.items()]
+                )
+                await session.execute(
+                    stmt.on_conflict_do_update(index_elements=["stream", "aggregate_id"], set_={"version": stmt.excluded.version})
+                )
+            failpoint("consumer.before_commit")
+            await uow.commit()
+        failpoint("consumer.after_commit")
+        return outcome
+
+    async def _to_dlq(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], error: str, *, permanent: bool) -> None:
+        deliveries = await self._deliveries(stream, entry_id)
+        if not permanent and deliveries < self.settings.max_deliveries:
+            return  # stays pending; the claimer delivers it again after the idle time
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                dlq_name(stream),
+                {
+                    DATA_FIELD: fields.get(DATA_FIELD.encode(), b""),
+                    "source_id": entry_id,
+                    "group": self.group,
+                    "error": error[:2000],
+                    "deliveries": deliveries,
+                    "failed_at": datetime.now(UTC).isoformat(),
+                },
+            )
+            pipe.xack(stream, self.group, entry_id)
+            await pipe.execute()
+        log.error("event moved to the DLQ", extra=log_fields(stream=stream, entry=entry_id.decode(), deliveries=deliveries))
+
+    async def _deliveries(self, stream: str, entry_id: bytes) -> int:
+        pending = await self.redis.xpending_range(stream, self.group, min=entry_id, max=entry_id, count=1)
+        return int(pending[0]["times_delivered"]) if pending else 1
+
+
+async def _keep_raw_entries(message: dict, original_parser):
+    """Parse nothing ourselves: FastStream's batch parser fails on a whole batch
+    when one entry is not UTF-8 JSON, and a poison entry must not stop the others.
+    The raw entries travel on to ``process``; FastStream sees an empty body."""
+    return await original_parser({**message, "data": [], "entries": message["data"]})
+
+
+def _brief(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+# --- operators: the dead-letter queue -------------------------------------------------
+
+
+async def dlq_list(redis: Redis, stream: str, count: int = 100) -> list[dict[str, str]]:
+    out = []
+    for entry_id, fields in await redis.xrange(dlq_name(stream), count=count):
+        item = {k.decode(): v.decode(errors="replace") for k, v in fields.items() if k != DATA_FIELD.encode()}
+        item["id"] = entry_id.decode()
+        try:
+            event = parse_event(fields.get(DATA_FIELD.encode(), b""))
+            item.update(event_id=str(event.event_id), type=event.type, aggregate_id=event.aggregate_id)
+        except (ValueError, ValidationError):
+            item["type"] = "(unreadable)"
+        out.append(item)
+    return out
+
+
+async def dlq_replay(redis: Redis, stream: str, entry_ids: Sequence[str] | None = None) -> int:
+    """Put DLQ entries back on their stream (all of them when no ids are given).
+
+    Groups that already applied the event skip it through their inbox."""
+    entries = await redis.xrange(dlq_name(stream))
+    chosen = [(i, f) for i, f in entries if entry_ids is None or i.decode() in entry_ids]
+    for entry_id, fields in chosen:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(stream, {DATA_FIELD: fields[DATA_FIELD.encode()]})
+            pipe.xdel(dlq_name(stream), entry_id)
+            await pipe.execute()
+    return len(chosen)

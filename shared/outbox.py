@@ -1,0 +1,131 @@
+"""Transactional outbox (eShop's integration-event pattern).
+
+A service writes its events as rows in the same transaction as the change;
+the relay publishes them to Redis Streams and marks them sent. A crash after
+the commit and before XADD loses nothing: the row is still unsent and is
+published after restart. A crash after XADD and before the mark publishes the
+event twice; consumers' inboxes make that harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+
+from redis.asyncio import Redis
+from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared.contracts.envelope import EventEnvelope, EventType
+from shared.failpoints import failpoint
+from shared.logs import log_fields
+
+log = logging.getLogger("shouhu.outbox")
+
+DATA_FIELD = "__data__"  # the field FastStream's stream parser reads the body from
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("stream", Text, nullable=False),
+        Column("event_type", Text, nullable=False),
+        Column("aggregate_id", Text, nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+class Outbox:
+    """Writes events into the caller's transaction."""
+
+    def __init__(self, table: Table, producer: str) -> None:
+        self.table, self.producer = table, producer
+
+    async def add(
+        self, session: AsyncSession, event_type: EventType, data, *, aggregate_id: str, aggregate_version: int,
+        region_code: str, **envelope_fields,
+    ) -> EventEnvelope:
+        envelope = event_type.envelope(
+            data, producer=self.producer, aggregate_id=aggregate_id, aggregate_version=aggregate_version,
+            region_code=region_code, **envelope_fields,
+        )
+        await session.execute(
+            self.table.insert().values(
+                stream=event_type.stream, event_type=event_type.name, aggregate_id=aggregate_id,
+                payload=envelope.model_dump_json(),
+            )
+        )
+        return envelope
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows in id order, then marks them sent.
+
+    One relay per database publishes at a time (a transaction-scoped advisory
+    lock), which keeps per-aggregate order when several processes of a
+    service run; the others stand by.
+    """
+
+    def __init__(
+        self, engine: AsyncEngine, redis: Redis, table: Table, *, service: str, stream_namespace: str = "",
+        batch_size: int = 500, poll_ms: int = 50,
+    ) -> None:
+        self.engine, self.redis, self.table = engine, redis, table
+        self.namespace, self.batch_size, self.poll = stream_namespace, batch_size, poll_ms / 1000
+        self.lock_key = zlib.crc32(f"shouhu.outbox.{service}".encode())
+
+    async def publish_batch(self) -> int:
+        t = self.table
+        async with self.engine.begin() as conn:
+            if not await conn.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key))):
+                return 0
+            rows = (
+                await conn.execute(
+                    select(t.c.id, t.c.stream, t.c.payload)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self.batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            failpoint("outbox.before_xadd")
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.xadd(self.namespace + row.stream, {DATA_FIELD: row.payload})
+                await pipe.execute()
+            failpoint("outbox.after_xadd")
+            await conn.execute(
+                update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
+            )
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(
+                select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if await self.publish_batch() == self.batch_size:
+                    continue  # more waiting: no pause
+            except Exception as exc:  # Redis or PostgreSQL away: rows stay unsent, retry
+                log.warning("outbox relay failed; will retry", extra=log_fields(error=type(exc).__name__))
+                await _wait(stop, 1.0)
+                continue
+            await _wait(stop, self.poll)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

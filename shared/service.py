@@ -1,0 +1,168 @@
+"""Composition of one service: its HTTP API, its consumers, its outbox relay.
+
+Each service's ``app.py`` describes itself with a ``ServiceSpec``; this module
+builds the same runtime for all four (one way to do each thing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from faststream.redis import RedisBroker, RedisRouter
+from faststream.specification import AsyncAPI
+from redis.asyncio import Redis
+from sqlalchemy import MetaData, Table, text
+
+from shared.contracts.envelope import EventType
+from shared.db import make_engine, make_sessionmaker
+from shared.errors import install_error_handlers
+from shared.logs import configure_logging
+from shared.messaging import ReliableConsumer, Subscription
+from shared.outbox import Outbox, OutboxRelay
+from shared.settings import SERVICE_PORTS, Settings, get_settings
+from shared.uow import SqlUnitOfWork
+
+log = logging.getLogger("shouhu.service")
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    description: str
+    metadata: MetaData
+    uow_class: type[SqlUnitOfWork] = SqlUnitOfWork
+    outbox: Table | None = None  # the service's outbox table, when it publishes
+    publishes: Sequence[EventType] = ()
+    subscriptions: Callable[[], Sequence[Subscription]] = lambda: ()
+    routers: Sequence[APIRouter] = ()
+    consumer_tables: tuple[Table, Table] | None = None
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; tests reach in through ``app.state.runtime``."""
+
+    spec: ServiceSpec
+    settings: Settings
+    engine: Any = None
+    sessionmaker: Any = None
+    redis: Redis | None = None
+    broker: RedisBroker | None = None
+    consumer: ReliableConsumer | None = None
+    relay: OutboxRelay | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def uow(self) -> SqlUnitOfWork:
+        outbox = Outbox(self.spec.outbox, self.spec.name) if self.spec.outbox is not None else None
+        return self.spec.uow_class(self.sessionmaker, outbox)
+
+
+def build_broker(spec: ServiceSpec, settings: Settings, runtime: Runtime) -> RedisBroker:
+    broker = RedisBroker(settings.redis_url, logger=logging.getLogger(f"shouhu.{spec.name}.broker"))
+    router = RedisRouter()
+    if runtime.consumer is not None:
+        runtime.consumer.attach(router)
+    # Publishers are declared for the AsyncAPI document; the outbox relay does the XADDs.
+    by_stream: dict[str, list[EventType]] = {}
+    for et in spec.publishes:
+        by_stream.setdefault(et.stream, []).append(et)
+    for stream, types in by_stream.items():
+        router.publisher(
+            settings.stream(stream),
+            title=settings.stream(stream),
+            description="Events: " + ", ".join(f"{t.name} v{t.version}" for t in types)
+            + ". Each entry's __data__ field holds the event envelope as JSON.",
+            schema=Union[tuple(t.envelope_model for t in types)] if len(types) > 1 else types[0].envelope_model,
+        )
+    broker.include_router(router)
+    return broker
+
+
+def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = Runtime(spec=spec, settings=settings)
+    runtime.engine = make_engine(settings.database_url(spec.name), application_name=f"shouhu-{spec.name}")
+    runtime.sessionmaker = make_sessionmaker(runtime.engine)
+    runtime.redis = Redis.from_url(settings.redis_url)
+    subscriptions = spec.subscriptions()
+    if subscriptions:
+        if spec.consumer_tables is None:
+            raise ValueError(f"{spec.name}: a consuming service declares consumer_tables(metadata) in its orm")
+        inbox, positions = spec.consumer_tables
+        runtime.consumer = ReliableConsumer(
+            service=spec.name, settings=settings, redis=runtime.redis, uow_factory=runtime.uow,
+            inbox=inbox, positions=positions,
+        )
+        for sub in subscriptions:
+            runtime.consumer.subscribe(sub)
+    runtime.broker = build_broker(spec, settings, runtime)
+    if spec.outbox is not None:
+        runtime.relay = OutboxRelay(
+            runtime.engine, runtime.redis, spec.outbox, service=spec.name,
+            stream_namespace=settings.stream_namespace, batch_size=settings.outbox_batch_size,
+            poll_ms=settings.outbox_poll_ms,
+        )
+    asyncapi = AsyncAPI(runtime.broker, title=f"Shouhu {spec.name}", version="1.0.0", description=spec.description)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        stop = asyncio.Event()
+        if runtime.consumer is not None:
+            await runtime.consumer.ensure_groups()
+        await runtime.broker.start()
+        if runtime.relay is not None:
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
+        log.info("service started", extra={"fields": {"service": spec.name}})
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            await runtime.broker.stop()
+            await runtime.redis.aclose()
+            await runtime.engine.dispose()
+
+    app = FastAPI(title=f"Shouhu {spec.name}", description=spec.description, lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in spec.routers:
+        app.include_router(router)
+
+    @app.get("/health", tags=["operations"], summary="State of the Redis and PostgreSQL connections")
+    async def health() -> JSONResponse:
+        state = {"service": spec.name, "redis": "ok", "postgres": "ok"}
+        try:
+            await asyncio.wait_for(runtime.redis.ping(), 2)
+        except Exception as exc:
+            state["redis"] = f"down: {type(exc).__name__}"
+        try:
+            async with runtime.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), 2)
+        except Exception as exc:
+            state["postgres"] = f"down: {type(exc).__name__}"
+        healthy = state["redis"] == state["postgres"] == "ok"
+        state["status"] = "ok" if healthy else "degraded"
+        return JSONResponse(state, status_code=200 if healthy else 503)
+
+    @app.get("/asyncapi", tags=["operations"], summary="AsyncAPI document generated from this service's code")
+    async def asyncapi_document() -> JSONResponse:
+        return JSONResponse(asyncapi.to_specification().to_jsonable())
+
+    return app
+
+
+def serve(spec: ServiceSpec) -> None:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        create_app(spec, settings), host=settings.http_host, port=SERVICE_PORTS[spec.name],
+        log_config=None, access_log=False,
+    )
