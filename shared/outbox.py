@@ -44,8 +44,8 @@ def outbox_table(metadata: MetaData) -> Table:
 class Outbox:
     """Writes events into the caller's transaction."""
 
-    def __init__(self, table: Table, producer: str) -> None:
-        self.table, self.producer = table, producer
+    def __init__(self, table: Table, producer: str, stream_namespace: str = "") -> None:
+        self.table, self.producer, self.namespace = table, producer, stream_namespace
 
     async def add(
         self, session: AsyncSession, event_type: EventType, data, *, aggregate_id: str, aggregate_version: int,
@@ -57,7 +57,7 @@ class Outbox:
         )
         await session.execute(
             self.table.insert().values(
-                stream=event_type.stream, event_type=event_type.name, aggregate_id=aggregate_id,
+                stream=self.namespace + event_type.stream, event_type=event_type.name, aggregate_id=aggregate_id,
                 payload=envelope.model_dump_json(),
             )
         )
@@ -73,11 +73,11 @@ class OutboxRelay:
     """
 
     def __init__(
-        self, engine: AsyncEngine, redis: Redis, table: Table, *, service: str, stream_namespace: str = "",
-        batch_size: int = 500, poll_ms: int = 50,
+        self, engine: AsyncEngine, redis: Redis, table: Table, *, service: str, batch_size: int = 500,
+        poll_ms: int = 50,
     ) -> None:
         self.engine, self.redis, self.table = engine, redis, table
-        self.namespace, self.batch_size, self.poll = stream_namespace, batch_size, poll_ms / 1000
+        self.batch_size, self.poll = batch_size, poll_ms / 1000
         self.lock_key = zlib.crc32(f"shouhu.outbox.{service}".encode())
 
     async def publish_batch(self) -> int:
@@ -98,7 +98,7 @@ class OutboxRelay:
             failpoint("outbox.before_xadd")
             async with self.redis.pipeline(transaction=False) as pipe:
                 for row in rows:
-                    pipe.xadd(self.namespace + row.stream, {DATA_FIELD: row.payload})
+                    pipe.xadd(row.stream, {DATA_FIELD: row.payload})
                 await pipe.execute()
             failpoint("outbox.after_xadd")
             await conn.execute(

@@ -61,7 +61,7 @@ class Runtime:
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def uow(self) -> SqlUnitOfWork:
-        outbox = Outbox(self.spec.outbox, self.spec.name) if self.spec.outbox is not None else None
+        outbox = Outbox(self.spec.outbox, self.spec.name, self.settings.stream_namespace) if self.spec.outbox is not None else None
         return self.spec.uow_class(self.sessionmaker, outbox)
 
 
@@ -106,8 +106,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     runtime.broker = build_broker(spec, settings, runtime)
     if spec.outbox is not None:
         runtime.relay = OutboxRelay(
-            runtime.engine, runtime.redis, spec.outbox, service=spec.name,
-            stream_namespace=settings.stream_namespace, batch_size=settings.outbox_batch_size,
+            runtime.engine, runtime.redis, spec.outbox, service=spec.name, batch_size=settings.outbox_batch_size,
             poll_ms=settings.outbox_poll_ms,
         )
     asyncapi = AsyncAPI(runtime.broker, title=f"Shouhu {spec.name}", version="1.0.0", description=spec.description)
@@ -163,6 +162,6 @@ def serve(spec: ServiceSpec) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     uvicorn.run(
-        create_app(spec, settings), host=settings.http_host, port=SERVICE_PORTS[spec.name],
+        create_app(spec, settings), host=settings.http_host, port=settings.http_port or SERVICE_PORTS[spec.name],
         log_config=None, access_log=False,
     )

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     id_hash_key: str = ""
 
     http_host: str = "127.0.0.1"
+    http_port: int | None = None  # default: the service's own port (8001-8004)
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 

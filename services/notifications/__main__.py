@@ -1,0 +1,4 @@
+from services.notifications.app import SPEC
+from shared.service import serve
+
+serve(SPEC)

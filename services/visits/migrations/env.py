@@ -1,0 +1,4 @@
+from services.visits.adapters.orm import metadata
+from shared.db import run_migrations_online
+
+run_migrations_online(metadata)
