@@ -10,7 +10,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 
 class Role(StrEnum):
@@ -54,7 +54,8 @@ def _unauthorized(zh: str, en: str) -> HTTPException:
     return HTTPException(401, detail={"message_zh": zh, "message_en": en}, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_principal(request: Request, settings: Annotated[Settings, Depends(get_settings)]) -> Principal:
+def current_principal(request: Request) -> Principal:
+    settings: Settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

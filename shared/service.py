@@ -131,6 +131,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title=f"Shouhu {spec.name}", description=spec.description, lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.settings = settings
     install_error_handlers(app)
     for router in spec.routers:
         app.include_router(router)
