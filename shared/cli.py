@@ -140,3 +140,5 @@ def run(service: ServiceArg = None) -> None:
 
 def main() -> None:
     app()
+if __name__ == "__main__":
+    main()

@@ -33,7 +33,9 @@ from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 from sqlalchemy.dialects.postgresql import insert
@@ -160,13 +162,17 @@ class ReliableConsumer:
         if events:
             try:
                 outcome = await self._apply(sub, events)
-            except Exception:
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise  # nothing acknowledged: the claimer delivers the batch again later
                 # Isolate the failure: one event per transaction, so the good ones still apply.
                 outcome = Outcome()
                 for one in events:
                     try:
                         part = await self._apply(sub, [one])
                     except Exception as exc:
+                        if _is_outage(exc):
+                            raise
                         part = Outcome(failed=[(one[0], _brief(exc))])
                     outcome.done += part.done
                     outcome.waiting += part.waiting
@@ -203,14 +209,12 @@ class ReliableConsumer:
                 ).all()
             )
             moved: dict[str, int] = {}
-            blocked: set[str] = set()
             for entry_id, event in events:
                 agg, version = event.aggregate_id, event.aggregate_version
                 current = held.get(agg, 0)
                 if event.event_id in seen or version <= current:
                     outcome.done.append(entry_id)  # repeated or stale
-                elif agg in blocked or (sub.ordering is Ordering.STRICT and version > current + 1):
-                    blocked.add(agg)
+                elif sub.ordering is Ordering.STRICT and version > current + 1:
                     outcome.waiting.append(entry_id)
                     continue
                 else:
@@ -266,6 +270,13 @@ async def _keep_raw_entries(message: dict, original_parser):
     when one entry is not UTF-8 JSON, and a poison entry must not stop the others.
     The raw entries travel on to ``process``; FastStream sees an empty body."""
     return await original_parser({**message, "data": [], "entries": message["data"]})
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """PostgreSQL or Redis unreachable: not the event's fault, so it must not count towards the DLQ."""
+    return isinstance(exc, (OSError, RedisConnectionError, OperationalError, InterfaceError)) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
 
 
 def _brief(exc: BaseException) -> str:
