@@ -59,8 +59,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
 class ServiceProcess:
     """A service as a real OS process (``python -m services.<name>``), for crash tests."""
 
-    def __init__(self, service: str, settings: Settings, port: int, **env: str) -> None:
-        self.service, self.port = service, port
+    def __init__(self, service: str, settings: Settings, port: int, *, module: str | None = None, **env: str) -> None:
+        self.service, self.port, self.module = service, port, module or f"services.{service}"
         self.env = env_for(settings, SHOUHU_HTTP_PORT=str(port), SHOUHU_LOG_FORMAT="json", **env)
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"{service}-{port}-{time.time_ns()}.log"
@@ -69,7 +69,7 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.service}"], cwd=ROOT, env=self.env, stdout=self.log,
+            [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         return self
