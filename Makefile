@@ -1,0 +1,41 @@
+# Shouhu: `make run` starts everything, `make test` runs every test.
+# Needs only Python 3.11 with venv, PostgreSQL and Redis; installs the rest itself.
+PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install db run test test-fast bench clean
+
+# uv itself lives in its own small venv, so `uv sync` can keep .venv exactly as locked.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.synced
+
+db: install
+	$(BIN)/shouhu db create
+	$(BIN)/shouhu db upgrade
+
+run: db
+	$(BIN)/shouhu run
+
+test: install
+	$(BIN)/python -m pytest -n auto --durations=15
+
+test-fast: install
+	$(BIN)/python -m pytest -n auto -m "not slow"
+
+bench: db
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) test-artifacts .pytest_cache
