@@ -1,10 +1,12 @@
 """The one way to consume a stream reliably (architecture.md, rules 2-4).
 
-For each stream a service reads, ``ReliableConsumer`` declares on a FastStream
-router:
-- a main grouped subscriber reading new entries in batches (``>``);
-- a claimer (XAUTOCLAIM after ``claim_min_idle_ms``) that takes over entries
-  left pending by a consumer that died or failed;
+For each stream a service reads, ``ReliableConsumer`` runs:
+- a main grouped subscriber on the FastStream router, reading new entries in
+  batches (``>``);
+- a claimer task (XAUTOCLAIM after ``claim_min_idle_ms``) that takes over
+  entries left pending by a consumer that died or failed, a batch at a time
+  (FastStream's own ``min_idle_time`` subscriber claims one entry per call,
+  which after a crash crawls through everything queued behind a lost batch);
 and it creates the group at id 0 before the broker starts, so a group that
 starts late still gets the whole backlog (FastStream would create it at ``$``).
 
@@ -21,6 +23,7 @@ acknowledged on the main stream so the entries behind them keep flowing.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +48,7 @@ from shared.failpoints import failpoint
 from shared.logs import log_fields
 from shared.outbox import DATA_FIELD
 from shared.settings import Settings
+from shared.tasks import sleep_unless_stopped
 
 log = logging.getLogger("shouhu.consumer")
 
@@ -117,19 +121,34 @@ class ReliableConsumer:
                 stream, group=self.group, consumer=self.consumer_name, batch=True,
                 max_records=s.consumer_batch_size, polling_interval=s.consumer_block_ms,
             )
-            claimer = StreamSub(
-                stream, group=self.group, consumer=self.consumer_name, batch=True,
-                min_idle_time=s.claim_min_idle_ms, polling_interval=s.claim_interval_ms,
-            )
             doc = sub.description or f"Handles: {', '.join(sorted(sub.handlers))}"
             router.subscriber(
                 stream=main, parser=_keep_raw_entries, ack_policy=AckPolicy.MANUAL,
                 title=f"{stream}:{self.group}", description=doc,
             )(handle)
-            router.subscriber(
-                stream=claimer, parser=_keep_raw_entries, ack_policy=AckPolicy.MANUAL,
-                title=f"{stream}:{self.group}:claimer", include_in_schema=False,
-            )(handle)
+
+    def start_claimers(self, stop: asyncio.Event) -> list[asyncio.Task]:
+        return [
+            asyncio.create_task(self._claim_loop(sub, stop), name=f"claimer:{sub.stream}")
+            for sub in self.subscriptions
+        ]
+
+    async def _claim_loop(self, sub: Subscription, stop: asyncio.Event) -> None:
+        s = self.settings
+        stream, start = s.stream(sub.stream), b"0-0"
+        while not stop.is_set():
+            try:
+                start, claimed, *_ = await self.redis.xautoclaim(
+                    stream, self.group, self.consumer_name, min_idle_time=s.claim_min_idle_ms,
+                    start_id=start, count=s.consumer_batch_size,
+                )
+                if claimed:
+                    await self.process(sub, claimed)
+                    continue
+            except Exception as exc:  # outage or failure: the entries stay pending for the next round
+                log.warning("claimer failed; will retry", extra=log_fields(stream=stream, error=_brief(exc)))
+            if start == b"0-0":
+                await sleep_unless_stopped(stop, s.claim_interval_ms / 1000)
 
     async def ensure_groups(self) -> None:
         """Create every group at id 0 (with the stream) before the broker starts."""

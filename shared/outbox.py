@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.failpoints import failpoint
 from shared.logs import log_fields
+from shared.tasks import sleep_unless_stopped
 
 log = logging.getLogger("shouhu.outbox")
 
@@ -119,13 +120,6 @@ class OutboxRelay:
                     continue  # more waiting: no pause
             except Exception as exc:  # Redis or PostgreSQL away: rows stay unsent, retry
                 log.warning("outbox relay failed; will retry", extra=log_fields(error=type(exc).__name__))
-                await _wait(stop, 1.0)
+                await sleep_unless_stopped(stop, 1.0)
                 continue
-            await _wait(stop, self.poll)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
+            await sleep_unless_stopped(stop, self.poll)

@@ -117,6 +117,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         if runtime.consumer is not None:
             await runtime.consumer.ensure_groups()
         await runtime.broker.start()
+        if runtime.consumer is not None:
+            runtime.tasks += runtime.consumer.start_claimers(stop)
         if runtime.relay is not None:
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
         log.info("service started", extra={"fields": {"service": spec.name}})
