@@ -29,26 +29,28 @@ def infra():
 
 
 @pytest.fixture(scope="session")
-def database_urls(infra, worker_id) -> dict[str, str]:
-    """Fresh, migrated databases for this worker: shouhu_test_<worker>_<service>."""
+def database_urls(infra, worker_id, testrun_uid) -> dict[str, str]:
+    """Fresh, migrated databases for this worker of this run (runs side by side never
+    share one): shouhu_test_<run>_<worker>_<service>, dropped at the end."""
     from alembic import command
 
-    urls = {s: infra.database_url(f"shouhu_test_{worker_id}_{s}") for s in SERVICES}
+    urls = {s: infra.database_url(f"shouhu_test_{testrun_uid[:8]}_{worker_id}_{s}") for s in SERVICES}
 
-    async def recreate() -> None:
+    async def each_database(*statements: str) -> None:
         conn = await asyncpg.connect(infra.pg_url.replace("+asyncpg", ""))
         try:
             for url in urls.values():
-                name = url.rpartition("/")[2]
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await conn.execute(f'CREATE DATABASE "{name}"')
+                for statement in statements:
+                    await conn.execute(statement.format(name=url.rpartition("/")[2]))
         finally:
             await conn.close()
 
-    asyncio.run(recreate())
+    drop = 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    asyncio.run(each_database(drop, 'CREATE DATABASE "{name}"'))
     for service, url in urls.items():
         command.upgrade(alembic_config(service, url), "head")
-    return urls
+    yield urls
+    asyncio.run(each_database(drop))
 
 
 @pytest.fixture
