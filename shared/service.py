@@ -28,6 +28,7 @@ from shared.logs import configure_logging
 from shared.messaging import ReliableConsumer, Subscription
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import SERVICE_PORTS, Settings, get_settings
+from shared.timers import TimerHandler, TimerPoller
 from shared.uow import SqlUnitOfWork
 
 log = logging.getLogger("shouhu.service")
@@ -44,6 +45,8 @@ class ServiceSpec:
     subscriptions: Callable[[], Sequence[Subscription]] = lambda: ()
     routers: Sequence[APIRouter] = ()
     consumer_tables: tuple[Table, Table] | None = None
+    timers: Table | None = None  # the service's timers table (shared.timers), when it has deadlines
+    timer_handlers: dict[str, TimerHandler] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Runtime:
     broker: RedisBroker | None = None
     consumer: ReliableConsumer | None = None
     relay: OutboxRelay | None = None
+    timer_poller: TimerPoller | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def uow(self) -> SqlUnitOfWork:
@@ -109,6 +113,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             runtime.engine, runtime.redis, spec.outbox, service=spec.name, batch_size=settings.outbox_batch_size,
             poll_ms=settings.outbox_poll_ms,
         )
+    if spec.timers is not None:
+        runtime.timer_poller = TimerPoller(spec.timers, runtime.uow, spec.timer_handlers, poll_ms=settings.timer_poll_ms)
     asyncapi = AsyncAPI(runtime.broker, title=f"Shouhu {spec.name}", version="1.0.0", description=spec.description)
 
     @asynccontextmanager
@@ -121,6 +127,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             runtime.tasks += runtime.consumer.start_claimers(stop)
         if runtime.relay is not None:
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
+        if runtime.timer_poller is not None:
+            runtime.tasks.append(asyncio.create_task(runtime.timer_poller.run(stop), name="timer-poller"))
         log.info("service started", extra={"fields": {"service": spec.name}})
         try:
             yield

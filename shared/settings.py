@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     outbox_batch_size: int = 500
     outbox_poll_ms: int = 50
+    timer_poll_ms: int = 1000
 
     @model_validator(mode="after")
     def _secrets(self) -> "Settings":

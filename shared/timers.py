@@ -1,0 +1,113 @@
+"""Timers are data (architecture.md, rule 5).
+
+A deadline (an agreement's expiry, an overdue visit window, an escalation's
+SLA) is a row with a due time. A poller fires due rows with
+``FOR UPDATE SKIP LOCKED``, so several processes share the work, a restart
+loses nothing, and a deadline can be moved by updating its row. A timer's
+handler runs in the same transaction that marks it fired, and emits its
+events through the outbox in that transaction: it fires once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.logs import log_fields
+from shared.tasks import sleep_unless_stopped
+
+log = logging.getLogger("shouhu.timers")
+
+TimerHandler = Callable[[Any, "Timer"], Awaitable[None]]
+
+
+def timers_table(metadata: MetaData) -> Table:
+    return Table(
+        "timers",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("kind", Text, nullable=False),
+        Column("key", Text, nullable=False),
+        Column("due_at", DateTime(timezone=True), nullable=False),
+        Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Column("fired_at", DateTime(timezone=True)),
+        Index("uq_timers_kind_key", "kind", "key", unique=True),
+        Index("ix_timers_due", "due_at", postgresql_where=text("fired_at IS NULL")),
+    )
+
+
+class Timer:
+    def __init__(self, row) -> None:
+        self.id, self.kind, self.key, self.due_at, self.payload = row.id, row.kind, row.key, row.due_at, row.payload
+
+
+async def schedule(session: AsyncSession, table: Table, kind: str, key: str, due_at: datetime, payload: dict | None = None) -> None:
+    """Set (or move) the timer ``kind``/``key``; a fired one is armed again."""
+    values = {"due_at": due_at, "payload": payload or {}, "fired_at": None, "attempts": 0, "last_error": None}
+    stmt = insert(table).values(kind=kind, key=key, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["kind", "key"], set_=values))
+
+
+async def cancel(session: AsyncSession, table: Table, kind: str, key: str) -> None:
+    await session.execute(table.delete().where(table.c.kind == kind, table.c.key == key, table.c.fired_at.is_(None)))
+
+
+class TimerPoller:
+    """Fires due timers with their handlers, one transaction per timer."""
+
+    def __init__(
+        self, table: Table, uow_factory: Callable[[], Any], handlers: dict[str, TimerHandler], *,
+        batch_size: int = 100, poll_ms: int = 1000, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.table, self.uow_factory, self.handlers = table, uow_factory, handlers
+        self.batch_size, self.poll, self.now = batch_size, poll_ms / 1000, now
+
+    async def fire_due(self) -> int:
+        """Fire what is due now; returns how many fired."""
+        t, fired = self.table, 0
+        for _ in range(self.batch_size):
+            async with self.uow_factory() as uow:
+                row = (
+                    await uow.session.execute(
+                        select(t.c.id, t.c.kind, t.c.key, t.c.due_at, t.c.payload, t.c.attempts)
+                        .where(t.c.fired_at.is_(None), t.c.due_at <= self.now(), t.c.kind.in_(self.handlers))
+                        .order_by(t.c.due_at)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).first()
+                if row is None:
+                    return fired
+                try:
+                    async with uow.session.begin_nested():
+                        await self.handlers[row.kind](uow, Timer(row))
+                        await uow.session.execute(update(t).where(t.c.id == row.id).values(fired_at=func.now()))
+                    fired += 1
+                except Exception as exc:
+                    # Try again later, backing off; the error is on the row for operators.
+                    delay = timedelta(seconds=min(3600, 10 * 2 ** row.attempts))
+                    await uow.session.execute(
+                        update(t).where(t.c.id == row.id).values(
+                            attempts=row.attempts + 1, due_at=self.now() + delay, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+                        )
+                    )
+                    log.warning("timer failed", extra=log_fields(kind=row.kind, key=row.key, error=type(exc).__name__))
+                await uow.commit()
+        return fired
+
+    async def run(self, stop) -> None:
+        while not stop.is_set():
+            try:
+                if await self.fire_due() == self.batch_size:
+                    continue
+            except Exception as exc:
+                log.warning("timer poller failed; will retry", extra=log_fields(error=type(exc).__name__))
+            await sleep_unless_stopped(stop, self.poll)

@@ -1,0 +1,56 @@
+"""Timers are data: due rows fire once, across pollers, with back-off on failure."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import MetaData, select, text
+
+from shared.db import make_sessionmaker
+from shared.timers import TimerPoller, schedule, timers_table
+from shared.uow import SqlUnitOfWork
+
+_metadata = MetaData()
+timers = timers_table(_metadata)
+
+
+async def _setup(engine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS timers"))
+        await conn.run_sync(_metadata.create_all)
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS timer_effects (key text, n int)"))
+        await conn.execute(text("TRUNCATE timer_effects"))
+
+
+async def test_due_timers_fire_once_even_with_two_pollers_and_failures_back_off(engines):
+    engine = engines["visits"]
+    await _setup(engine)
+    sessions = make_sessionmaker(engine)
+
+    async def effect(uow, timer) -> None:
+        if timer.payload.get("fail"):
+            raise RuntimeError("handler broke")
+        await uow.session.execute(text("INSERT INTO timer_effects VALUES (:k, 1)"), {"k": timer.key})
+
+    past, future = datetime.now(UTC) - timedelta(minutes=1), datetime.now(UTC) + timedelta(days=1)
+    async with sessions.begin() as s:
+        for i in range(40):
+            await schedule(s, timers, "effect", f"k{i}", past)
+        await schedule(s, timers, "effect", "later", future)
+        await schedule(s, timers, "effect", "broken", past, {"fail": True})
+
+    pollers = [TimerPoller(timers, lambda: SqlUnitOfWork(sessions), {"effect": effect}) for _ in range(2)]
+    fired = await asyncio.gather(*(p.fire_due() for p in pollers))
+    assert sum(fired) == 40
+    assert await pollers[0].fire_due() == 0  # nothing is due twice
+
+    async with engine.connect() as conn:
+        counts = dict((await conn.execute(text("SELECT key, count(*) FROM timer_effects GROUP BY key"))).all())
+        broken = (await conn.execute(select(timers).where(timers.c.key == "broken"))).one()
+    assert counts == {f"k{i}": 1 for i in range(40)}
+    assert broken.fired_at is None and broken.attempts == 1 and "handler broke" in broken.last_error
+    assert broken.due_at > datetime.now(UTC)  # backed off, not retried in a hot loop
+
+    # Moving a timer is an update of its row: the future one, brought forward, fires.
+    async with sessions.begin() as s:
+        await schedule(s, timers, "effect", "later", past)
+    assert await pollers[1].fire_due() == 1
