@@ -163,3 +163,154 @@ CHILD_REGISTERED = EventType("registry.child.registered", 1, ChildRegistered, RE
 CHILD_UPDATED = EventType("registry.child.updated", 1, ChildUpdated, REGISTRY_EVENTS)
 GUARDIAN_ASSIGNED = EventType("registry.guardian.assigned", 1, GuardianAssigned, REGISTRY_EVENTS)
 CHILD_CONTACTS = EventType("registry.child.contacts", 1, ContactCard, REGISTRY_CONTACTS)
+
+
+# --- The archive's lifecycle (issue 3). Each is one version of the child aggregate on registry.events. ---
+
+
+class ArchiveCloseReason(StrEnum):
+    """结档原因"""
+
+    parents_returned = "parents_returned"  # 父母返乡
+    aged_out = "aged_out"  # 年满16周岁
+    moved_away = "moved_away"  # 迁出
+    deceased = "deceased"  # 死亡
+    merged = "merged"  # 重复档案合并
+
+
+class EnrolmentStatus(StrEnum):
+    """就学状态"""
+
+    in_school = "in_school"  # 在校
+    absent = "absent"  # 缺课
+    dropped_out = "dropped_out"  # 辍学
+    suspended = "suspended"  # 休学
+    transferred = "transferred"  # 转学
+    graduated = "graduated"  # 毕业
+    not_enrolled = "not_enrolled"  # 未入学
+
+
+class UnguardedCause(StrEnum):
+    guardian_removed = "guardian_removed"
+    agreement_expired = "agreement_expired"
+    agreement_revoked = "agreement_revoked"
+    no_guardian = "no_guardian"
+
+
+class ChildTransferred(BaseModel):
+    """registry.child.transferred: moved village, township or school (转移), not re-registered.
+    The envelope's region_code is the new village."""
+
+    child_id: UUID
+    from_village_code: str
+    to_village_code: str
+    from_school_id: str | None = None
+    to_school_id: str | None = None
+    to_class_name: str | None = None
+    effective_on: date
+
+
+class ArchiveClosed(BaseModel):
+    """registry.archive.closed: the child is no longer followed (结档); the archive is read-only."""
+
+    child_id: UUID
+    reason: ArchiveCloseReason
+    closed_on: date
+
+
+class ArchiveReopened(BaseModel):
+    """registry.archive.reopened"""
+
+    child_id: UUID
+    reopened_on: date
+
+
+class ChildMerged(BaseModel):
+    """registry.child.merged: this archive was a duplicate of ``survivor_id``; consumers
+    move what they hold to the survivor. Emitted on the merged-away child's aggregate."""
+
+    child_id: UUID
+    survivor_id: UUID
+
+
+class GuardianRemoved(BaseModel):
+    """registry.guardian.removed"""
+
+    child_id: UUID
+
+
+class AgreementFacts(BaseModel):
+    """An entrusted-guardianship agreement (《农村留守儿童委托监护责任确认书》), without names."""
+
+    child_id: UUID
+    agreement_id: UUID
+    guardian_relationship: GuardianRelationship
+    signed_on: date
+    valid_until: date
+
+
+class AgreementEnded(BaseModel):
+    child_id: UUID
+    agreement_id: UUID
+    ended_on: date
+
+
+class ChildUnguarded(BaseModel):
+    """registry.guardianship.unguarded: flagged 无人监护 (no valid guardian); referrals start here."""
+
+    child_id: UUID
+    cause: UnguardedCause
+
+
+class ChildGuarded(BaseModel):
+    """registry.guardianship.restored: a guardian with a signed agreement is in place again."""
+
+    child_id: UUID
+    agreement_id: UUID | None = None
+
+
+class AbsenceReported(BaseModel):
+    """registry.absence.reported: days missed, excused or not (无故旷课 when not)."""
+
+    child_id: UUID
+    absence_id: UUID
+    school_id: str | None
+    from_date: date
+    to_date: date
+    school_days: int = Field(ge=1, description="school days missed in the range")
+    excused: bool
+    reason_code: str | None = Field(None, description="illness, family, work, unknown, other (no free text)")
+
+
+class ReturnedToSchool(BaseModel):
+    """registry.school.returned: the school recorded the child back in class."""
+
+    child_id: UUID
+    school_id: str | None
+    returned_on: date
+
+
+class EnrolmentChanged(BaseModel):
+    """registry.enrolment.changed"""
+
+    child_id: UUID
+    school_id: str | None
+    previous: EnrolmentStatus | None
+    status: EnrolmentStatus
+    effective_on: date
+
+
+CHILD_TRANSFERRED = EventType("registry.child.transferred", 1, ChildTransferred, REGISTRY_EVENTS)
+ARCHIVE_CLOSED = EventType("registry.archive.closed", 1, ArchiveClosed, REGISTRY_EVENTS)
+ARCHIVE_REOPENED = EventType("registry.archive.reopened", 1, ArchiveReopened, REGISTRY_EVENTS)
+CHILD_MERGED = EventType("registry.child.merged", 1, ChildMerged, REGISTRY_EVENTS)
+GUARDIAN_REMOVED = EventType("registry.guardian.removed", 1, GuardianRemoved, REGISTRY_EVENTS)
+AGREEMENT_SIGNED = EventType("registry.agreement.signed", 1, AgreementFacts, REGISTRY_EVENTS)
+AGREEMENT_RENEWED = EventType("registry.agreement.renewed", 1, AgreementFacts, REGISTRY_EVENTS)
+AGREEMENT_EXPIRED = EventType("registry.agreement.expired", 1, AgreementEnded, REGISTRY_EVENTS)
+AGREEMENT_REVOKED = EventType("registry.agreement.revoked", 1, AgreementEnded, REGISTRY_EVENTS)
+CHILD_UNGUARDED = EventType("registry.guardianship.unguarded", 1, ChildUnguarded, REGISTRY_EVENTS)
+CHILD_GUARDED = EventType("registry.guardianship.restored", 1, ChildGuarded, REGISTRY_EVENTS)
+ABSENCE_REPORTED = EventType("registry.absence.reported", 1, AbsenceReported, REGISTRY_EVENTS)
+RETURNED_TO_SCHOOL = EventType("registry.school.returned", 1, ReturnedToSchool, REGISTRY_EVENTS)
+ENROLMENT_CHANGED = EventType("registry.enrolment.changed", 1, EnrolmentChanged, REGISTRY_EVENTS)
