@@ -66,7 +66,7 @@ def db_create(service: ServiceArg = None) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade(service: ServiceArg = None, revision: str = "head") -> None:
+def db_upgrade(service: ServiceArg = None, revision: str = "heads") -> None:
     """Apply the Alembic migrations of one or all services."""
     from alembic import command
 

@@ -48,7 +48,7 @@ def database_urls(infra, worker_id, testrun_uid) -> dict[str, str]:
     drop = 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     asyncio.run(each_database(drop, 'CREATE DATABASE "{name}"'))
     for service, url in urls.items():
-        command.upgrade(alembic_config(service, url), "head")
+        command.upgrade(alembic_config(service, url), "heads")
     yield urls
     asyncio.run(each_database(drop))
 
