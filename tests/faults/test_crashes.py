@@ -5,6 +5,8 @@ sends itself SIGKILL exactly at the named place, e.g. after the registry's
 commit and before the relay's XADD.
 """
 
+import json
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -21,8 +23,10 @@ pytestmark = pytest.mark.slow
 SIGKILL_EXIT = -9
 
 
-async def _register(proc: ServiceProcess, settings, village: str) -> None:
-    """POST a child; the process may die (by its failpoint) before it answers."""
+async def _register_and_crash(settings, port: int, village: str, failpoint: str) -> None:
+    """Start a registry that kills itself at ``failpoint``, register a child (the
+    process may die before it answers) and wait for the SIGKILL."""
+    proc = await ServiceProcess("registry", settings, port, SHOUHU_FAILPOINTS=failpoint).start().ready()
     try:
         async with httpx.AsyncClient() as c:
             r = await c.post(
@@ -31,6 +35,9 @@ async def _register(proc: ServiceProcess, settings, village: str) -> None:
         assert r.status_code == 201, r.text
     except httpx.HTTPError:
         pass
+    assert await proc.died() == SIGKILL_EXIT
+    assert f"failpoint {failpoint}: SIGKILL" in proc.log_text()
+    proc.stop()
 
 
 async def _outbox(engines, village: str) -> list[tuple]:
@@ -46,19 +53,13 @@ async def _outbox(engines, village: str) -> list[tuple]:
 
 
 async def _stream_event_ids(redis, stream: str) -> list[str]:
-    import json
-
     return [json.loads(f[b"__data__"])["event_id"] for _, f in await redis.xrange(stream)]
 
 
 async def test_relay_killed_between_commit_and_xadd_publishes_after_restart(settings, redis, engines):
     village = "410523188001"
     port = free_port()
-    crashing = await ServiceProcess("registry", settings, port, SHOUHU_FAILPOINTS="outbox.before_xadd").start().ready()
-    await _register(crashing, settings, village)
-    assert await crashing.died() == SIGKILL_EXIT
-    assert "failpoint outbox.before_xadd" in crashing.log_text()
-    crashing.stop()
+    await _register_and_crash(settings, port, village, "outbox.before_xadd")
 
     # The change and its events were committed together; none was published.
     rows = await _outbox(engines, village)
@@ -81,10 +82,7 @@ async def test_relay_killed_between_commit_and_xadd_publishes_after_restart(sett
 async def test_relay_killed_after_xadd_before_marking_sent_is_applied_once(settings, redis, engines):
     village = "410523188002"
     port = free_port()
-    crashing = await ServiceProcess("registry", settings, port, SHOUHU_FAILPOINTS="outbox.after_xadd").start().ready()
-    await _register(crashing, settings, village)
-    assert await crashing.died() == SIGKILL_EXIT
-    crashing.stop()
+    await _register_and_crash(settings, port, village, "outbox.after_xadd")
     events = settings.stream(REGISTRY_EVENTS)
     assert await redis.xlen(events) == 2  # published, but the rows still say unsent
 
