@@ -66,6 +66,8 @@ class Settings(BaseSettings):
         if self.env == "prod" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError("SHOUHU_JWT_SECRET: the development key is refused in production")
         if not self.id_hash_key:
+            if self.env == "prod":
+                raise ValueError("SHOUHU_ID_HASH_KEY must be set in production (keys the resident-ID hash)")
             self.id_hash_key = self.jwt_secret
         return self
 
