@@ -27,9 +27,9 @@ log = logging.getLogger("shouhu.timers")
 TimerHandler = Callable[[Any, "Timer"], Awaitable[None]]
 
 
-def timers_table(metadata: MetaData) -> Table:
+def timers_table(metadata: MetaData, name: str = "timers") -> Table:
     return Table(
-        "timers",
+        name,
         metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("kind", Text, nullable=False),
@@ -39,8 +39,8 @@ def timers_table(metadata: MetaData) -> Table:
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text),
         Column("fired_at", DateTime(timezone=True)),
-        Index("uq_timers_kind_key", "kind", "key", unique=True),
-        Index("ix_timers_due", "due_at", postgresql_where=text("fired_at IS NULL")),
+        Index(f"uq_{name}_kind_key", "kind", "key", unique=True),
+        Index(f"ix_{name}_due", "due_at", postgresql_where=text("fired_at IS NULL")),
     )
 
 

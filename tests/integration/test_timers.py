@@ -10,12 +10,12 @@ from shared.timers import TimerPoller, schedule, timers_table
 from shared.uow import SqlUnitOfWork
 
 _metadata = MetaData()
-timers = timers_table(_metadata)
+timers = timers_table(_metadata, "test_timers")  # beside, never instead of, a service's own timers
 
 
 async def _setup(engine) -> None:
     async with engine.begin() as conn:
-        await conn.execute(text("DROP TABLE IF EXISTS timers"))
+        await conn.execute(text("DROP TABLE IF EXISTS test_timers"))
         await conn.run_sync(_metadata.create_all)
         await conn.execute(text("CREATE TABLE IF NOT EXISTS timer_effects (key text, n int)"))
         await conn.execute(text("TRUNCATE timer_effects"))

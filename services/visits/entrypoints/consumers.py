@@ -1,5 +1,8 @@
 from services.visits.service_layer import handlers
-from shared.contracts.registry_v1 import REGISTRY_CONTACTS, REGISTRY_EVENTS
+from shared.contracts.registry_v1 import (
+    ARCHIVE_CLOSED, ARCHIVE_REOPENED, CHILD_CONTACTS, CHILD_MERGED, CHILD_REGISTERED, CHILD_TRANSFERRED, CHILD_UPDATED,
+    REGISTRY_CONTACTS, REGISTRY_EVENTS,
+)
 from shared.messaging import Ordering, Subscription
 
 
@@ -7,7 +10,14 @@ def subscriptions() -> list[Subscription]:
     return [
         Subscription(
             REGISTRY_EVENTS,
-            {"registry.child.registered": handlers.child_registered, "registry.child.updated": handlers.child_updated},
+            {
+                CHILD_REGISTERED.name: handlers.child_registered,
+                CHILD_UPDATED.name: handlers.child_updated,
+                CHILD_TRANSFERRED.name: handlers.child_transferred,
+                ARCHIVE_CLOSED.name: handlers.archive_closed,
+                ARCHIVE_REOPENED.name: handlers.archive_reopened,
+                CHILD_MERGED.name: handlers.child_merged,
+            },
         ),
-        Subscription(REGISTRY_CONTACTS, {"registry.child.contacts": handlers.contacts_changed}, Ordering.LATEST),
+        Subscription(REGISTRY_CONTACTS, {CHILD_CONTACTS.name: handlers.contacts_changed}, Ordering.LATEST),
     ]

@@ -1,38 +1,123 @@
-"""What visits does with the registry's events (its own copy of the child's place)."""
+"""What visits does with the registry's events: its copy of the child's place and school,
+and the pairings and schedule that follow the child (转移、结档、合并)."""
 
-from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert
+from __future__ import annotations
 
-from services.visits.adapters.orm import child_contacts, children
+from datetime import date
+
+from services.visits.domain.model import ChildPlace, teaches
+from services.visits.domain.windows import today_local
+from services.visits.service_layer import schedule
+from services.visits.service_layer.commands import finish_pairing, pair_class_teachers, start_pairing
 from shared.contracts import EventEnvelope
-from shared.contracts.registry_v1 import ChildRegistered, ChildUpdated, ContactCard
+from shared.contracts.registry_v1 import (
+    ArchiveClosed, ArchiveReopened, ChildMerged, ChildRegistered, ChildTransferred, ChildUpdated, ContactCard,
+)
+from shared.contracts.visits_v1 import HelperRole, PairingEndReason
 
 _PLACE = ("village_code", "school_id", "class_name", "left_behind_type")
+_ACTOR = "visits.registry-sync"
 
 
 async def child_registered(uow, event: EventEnvelope[ChildRegistered]) -> None:
     d = event.data
-    await uow.session.execute(
-        insert(children).values(child_id=d.child_id, **{k: getattr(d, k) for k in _PLACE}).on_conflict_do_nothing()
-    )
+    await uow.children.upsert(d.child_id, {k: getattr(d, k) for k in _PLACE})
+    await _follow(uow, await uow.children.get(d.child_id), None, PairingEndReason.class_changed, event.occurred_at.date())
 
 
 async def child_updated(uow, event: EventEnvelope[ChildUpdated]) -> None:
     d = event.data
     values = {k: getattr(d.changes, k) for k in _PLACE if k in d.changed_fields}
     if values:
-        await uow.session.execute(
-            update(children).where(children.c.child_id == d.child_id).values(**values, updated_at=func.now())
-        )
+        before = await uow.children.get(d.child_id, for_update=True)
+        await uow.children.update(d.child_id, **values)
+        after = await uow.children.get(d.child_id)
+        await _follow(uow, after, before, PairingEndReason.class_changed, today_local())
+
+
+async def child_transferred(uow, event: EventEnvelope[ChildTransferred]) -> None:
+    """转移: the child keeps its history; its schedule moves with it, its old class teacher stays behind."""
+    d = event.data
+    before = await uow.children.get(d.child_id, for_update=True)
+    values = {"village_code": d.to_village_code}
+    if d.to_school_id != d.from_school_id or d.to_class_name is not None:
+        values |= {"school_id": d.to_school_id, "class_name": d.to_class_name}
+    await uow.children.update(d.child_id, **values)
+    after = await uow.children.get(d.child_id)
+    await _follow(uow, after, before, PairingEndReason.transferred, d.effective_on)
+
+
+async def _follow(uow, child: ChildPlace, before: ChildPlace | None, reason: PairingEndReason, on: date) -> None:
+    """After the child's place or class changed: pairings that cannot follow end (listed for
+    re-pairing), the new class teacher is paired, and the schedule is armed where the child now is."""
+    today = today_local()
+    if before is not None and (before.school_id, before.class_name) != (child.school_id, child.class_name):
+        held = [p for p, role in await uow.pairings.active(child_id=child.child_id) if role is HelperRole.class_teacher]
+        teachers = await uow.helpers.get_many([p.helper_id for p in held])
+        for p in held:
+            if not teaches(teachers[p.helper_id], child):
+                await finish_pairing(uow, p, HelperRole.class_teacher, child.village_code, on, reason, _ACTOR)
+    await pair_class_teachers(uow, child, today, _ACTOR)
+    if before is None:
+        await schedule.arm(uow, today, county=child.county, child_ids=[child.child_id])
+    else:  # windows of rules that no longer bind the child (or of the old county) are dropped
+        await schedule.rearm_child(uow, child.child_id, child.county, today)
+
+
+async def _end_all(uow, child: ChildPlace, on: date, reason: PairingEndReason) -> None:
+    for p, role in await uow.pairings.active(child_id=child.child_id):
+        await finish_pairing(uow, p, role, child.village_code, on, reason, _ACTOR)
+    await uow.schedule.disarm(child.child_id)
+
+
+async def archive_closed(uow, event: EventEnvelope[ArchiveClosed]) -> None:
+    """结档: its pairings and schedule end."""
+    d = event.data
+    child = await uow.children.get(d.child_id, for_update=True)
+    if child is None or child.closed_on is not None:
+        return
+    await uow.children.update(d.child_id, closed_on=d.closed_on)
+    await _end_all(uow, child, d.closed_on, PairingEndReason.archive_closed)
+
+
+async def archive_reopened(uow, event: EventEnvelope[ArchiveReopened]) -> None:
+    """The archive is followed again; pairings are made anew (the class teacher at once)."""
+    d = event.data
+    await uow.children.update(d.child_id, closed_on=None)
+    child = await uow.children.get(d.child_id)
+    if child is not None:
+        await _follow(uow, child, None, PairingEndReason.class_changed, d.reopened_on)
+
+
+async def child_merged(uow, event: EventEnvelope[ChildMerged]) -> None:
+    """重复档案合并: pairings, records and the schedule move to the surviving archive."""
+    d = event.data
+    merged = await uow.children.get(d.child_id, for_update=True)
+    survivor = await uow.children.get(d.survivor_id, for_update=True)
+    if merged is None:
+        return
+    if survivor is None:
+        raise LookupError("the surviving child is not known yet; the event is retried")
+    today = today_local()
+    held = {p.helper_id for p, _ in await uow.pairings.active(child_id=survivor.child_id)}
+    moving = await uow.pairings.active(child_id=merged.child_id)
+    helpers = await uow.helpers.get_many([p.helper_id for p, _ in moving])
+    for p, role in moving:
+        await finish_pairing(uow, p, role, merged.village_code, today, PairingEndReason.merged, _ACTOR)
+        if p.helper_id not in held:
+            await start_pairing(uow, helpers[p.helper_id], survivor, p.started_on, _ACTOR)
+            held.add(p.helper_id)
+    await uow.children.move_history(merged.child_id, survivor.child_id)
+    await uow.children.update(merged.child_id, closed_on=today, merged_into=survivor.child_id)
+    await uow.schedule.disarm(merged.child_id)
+    await schedule.arm(uow, today, county=survivor.county, child_ids=[survivor.child_id])
 
 
 async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
     d = event.data
-    values = {
+    await uow.children.save_contacts(d.child_id, {
         "child_name": d.child_name,
         "guardian_name": d.guardian.name if d.guardian else None,
         "guardian_phone": d.guardian.phone if d.guardian else None,
         "version": event.aggregate_version,
-    }
-    stmt = insert(child_contacts).values(child_id=d.child_id, **values)
-    await uow.session.execute(stmt.on_conflict_do_update(index_elements=["child_id"], set_=values))
+    })

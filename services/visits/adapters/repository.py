@@ -1,0 +1,410 @@
+"""The visits service's stores in PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from uuid import UUID
+
+from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.visits.adapters.orm import (
+    activities, activity_children, child_contacts, children, concerns, county_terms, helpers, overdue_windows,
+    pairings, record_corrections, timers, visit_records, visit_rules,
+)
+from services.visits.domain.compliance import ACTIVITY_CONTACT, Contact, PairingSpan
+from services.visits.domain.model import ChildPlace, Helper, Pairing, VisitRecord
+from services.visits.domain.rules import VisitRule
+from services.visits.domain.windows import Term, Window
+from shared.contracts.visits_v1 import ContactKind, HelperRole, PairingEndReason, WindowKind
+
+WINDOW_END = "visits.window_end"  # the timer kind: a child-rule-window has ended
+
+_CHILD = [children.c[k] for k in ("child_id", "village_code", "school_id", "class_name", "closed_on")]
+_HELPER = [helpers.c[k] for k in ("id", "name", "role", "organisation", "region_code", "phone", "school_id",
+                                   "class_name", "account")]
+_PAIRING = [pairings.c[k] for k in ("id", "helper_id", "child_id", "started_on", "ended_on", "end_reason", "version")]
+_RECORD = [visit_records.c[k] for k in ("id", "child_id", "helper_id", "helper_role", "kind", "visited_on",
+                                         "observations", "note", "village_code", "version")]
+
+
+def _helper(row) -> Helper:
+    return Helper(**{**row, "role": HelperRole(row["role"])})
+
+
+def _pairing(row) -> Pairing:
+    reason = row["end_reason"]
+    return Pairing(**{**row, "end_reason": PairingEndReason(reason) if reason else None})
+
+
+def _record(row) -> VisitRecord:
+    return VisitRecord(**{**row, "helper_role": HelperRole(row["helper_role"]), "kind": ContactKind(row["kind"])})
+
+
+def in_force(day: date):
+    """The SQL form of ``PairingSpan.in_force``."""
+    return and_(pairings.c.started_on <= day, or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > day))
+
+
+class ChildRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, child_id: UUID, *, for_update: bool = False) -> ChildPlace | None:
+        stmt = select(*_CHILD).where(children.c.child_id == child_id)
+        row = (await self.session.execute(stmt.with_for_update() if for_update else stmt)).mappings().first()
+        return ChildPlace(**row) if row else None
+
+    async def get_many(self, child_ids: list[UUID]) -> dict[UUID, ChildPlace]:
+        rows = (await self.session.execute(select(*_CHILD).where(children.c.child_id.in_(child_ids)))).mappings()
+        return {r["child_id"]: ChildPlace(**r) for r in rows}
+
+    async def upsert(self, child_id: UUID, values: dict) -> None:
+        stmt = pg_insert(children).values(child_id=child_id, **values)
+        await self.session.execute(stmt.on_conflict_do_nothing())
+
+    async def update(self, child_id: UUID, **values) -> None:
+        await self.session.execute(
+            update(children).where(children.c.child_id == child_id).values(**values, updated_at=func.now())
+        )
+
+    async def in_class(self, school_id: str, class_name: str) -> list[ChildPlace]:
+        rows = await self.session.execute(
+            select(*_CHILD).where(
+                children.c.school_id == school_id, children.c.class_name == class_name, children.c.closed_on.is_(None)
+            )
+        )
+        return [ChildPlace(**r) for r in rows.mappings()]
+
+    async def save_contacts(self, child_id: UUID, values: dict) -> None:
+        stmt = pg_insert(child_contacts).values(child_id=child_id, **values)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=["child_id"], set_=values))
+
+    async def names(self, child_ids: list[UUID]) -> dict[UUID, str]:
+        rows = await self.session.execute(
+            select(child_contacts.c.child_id, child_contacts.c.child_name).where(child_contacts.c.child_id.in_(child_ids))
+        )
+        return dict(rows.all())
+
+    async def move_history(self, from_child: UUID, to_child: UUID) -> None:
+        """Merge (重复档案合并): records, concerns and activity places go to the survivor."""
+        for table in (visit_records, concerns):
+            await self.session.execute(update(table).where(table.c.child_id == from_child).values(child_id=to_child))
+        both = select(activity_children.c.activity_id).where(activity_children.c.child_id == to_child)
+        await self.session.execute(
+            update(activity_children)
+            .where(activity_children.c.child_id == from_child, activity_children.c.activity_id.not_in(both))
+            .values(child_id=to_child)
+        )
+        await self.session.execute(activity_children.delete().where(activity_children.c.child_id == from_child))
+
+    async def quietest(self, region: str, limit: int, offset: int) -> tuple[list[tuple[ChildPlace, date | None]], int]:
+        """Open children of ``region``, those longest without any contact (never first), with their last contact."""
+        last_visit = (
+            select(visit_records.c.child_id, func.max(visit_records.c.visited_on).label("on"))
+            .group_by(visit_records.c.child_id).subquery()
+        )
+        last_activity = (
+            select(activity_children.c.child_id, func.max(activities.c.held_on).label("on"))
+            .join(activities, activities.c.id == activity_children.c.activity_id)
+            .group_by(activity_children.c.child_id).subquery()
+        )
+        last = func.greatest(last_visit.c.on, last_activity.c.on).label("last_contact")
+        where = [children.c.village_code.startswith(region, autoescape=True), children.c.closed_on.is_(None)]
+        total = await self.session.scalar(select(func.count()).select_from(children).where(*where))
+        rows = await self.session.execute(
+            select(*_CHILD, last)
+            .outerjoin(last_visit, last_visit.c.child_id == children.c.child_id)
+            .outerjoin(last_activity, last_activity.c.child_id == children.c.child_id)
+            .where(*where)
+            .order_by(last.asc().nulls_first(), children.c.child_id)
+            .limit(limit).offset(offset)
+        )
+        out = []
+        for r in rows.mappings():
+            out.append((ChildPlace(**{k: r[k] for k in ("child_id", "village_code", "school_id", "class_name", "closed_on")}),
+                        r["last_contact"]))
+        return out, total
+
+
+class HelperRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, helper: Helper) -> None:
+        await self.session.execute(insert(helpers).values({**vars(helper), "role": helper.role.value}))
+
+    async def get_many(self, helper_ids: list[UUID]) -> dict[UUID, Helper]:
+        rows = (await self.session.execute(select(*_HELPER).where(helpers.c.id.in_(helper_ids)))).mappings()
+        return {r["id"]: _helper(r) for r in rows}
+
+    async def get(self, helper_id: UUID) -> Helper | None:
+        return (await self.get_many([helper_id])).get(helper_id)
+
+    async def class_teachers(self, school_id: str | None, class_name: str | None) -> list[Helper]:
+        if not (school_id and class_name):
+            return []
+        rows = await self.session.execute(
+            select(*_HELPER).where(
+                helpers.c.role == HelperRole.class_teacher.value, helpers.c.school_id == school_id,
+                helpers.c.class_name == class_name,
+            )
+        )
+        return [_helper(r) for r in rows.mappings()]
+
+
+class PairingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, p: Pairing, created_by: str) -> None:
+        await self.session.execute(insert(pairings).values({**vars(p), "created_by": created_by}))
+
+    async def get(self, pairing_id: UUID, *, for_update: bool = False) -> Pairing | None:
+        stmt = select(*_PAIRING).where(pairings.c.id == pairing_id)
+        row = (await self.session.execute(stmt.with_for_update() if for_update else stmt)).mappings().first()
+        return _pairing(row) if row else None
+
+    async def save(self, p: Pairing) -> None:
+        await self.session.execute(
+            update(pairings).where(pairings.c.id == p.id).values(
+                ended_on=p.ended_on, end_reason=p.end_reason and p.end_reason.value, version=p.version,
+                child_id=p.child_id,
+            )
+        )
+
+    async def active(self, *, child_id: UUID | None = None, helper_id: UUID | None = None) -> list[tuple[Pairing, HelperRole]]:
+        """Pairings not ended (``ended_on`` unset), with the helper's role, locked for a change."""
+        where = [pairings.c.ended_on.is_(None)]
+        if child_id is not None:
+            where.append(pairings.c.child_id == child_id)
+        if helper_id is not None:
+            where.append(pairings.c.helper_id == helper_id)
+        rows = await self.session.execute(
+            select(*_PAIRING, helpers.c.role).join(helpers, helpers.c.id == pairings.c.helper_id)
+            .where(*where).order_by(pairings.c.started_on, pairings.c.id).with_for_update(of=pairings)
+        )
+        return [(_pairing({k: r[k] for k in r.keys() if k != "role"}), HelperRole(r["role"])) for r in rows.mappings()]
+
+    async def paired_on(self, helper_id: UUID, child_id: UUID, day: date) -> bool:
+        return bool(await self.session.scalar(
+            select(func.count()).select_from(pairings)
+            .where(pairings.c.helper_id == helper_id, pairings.c.child_id == child_id, in_force(day))
+        ))
+
+    async def spans(self, child_ids: list[UUID]) -> dict[UUID, list[PairingSpan]]:
+        rows = await self.session.execute(
+            select(pairings.c.child_id, pairings.c.helper_id, helpers.c.role, pairings.c.started_on, pairings.c.ended_on)
+            .join(helpers, helpers.c.id == pairings.c.helper_id).where(pairings.c.child_id.in_(child_ids))
+        )
+        out: dict[UUID, list[PairingSpan]] = defaultdict(list)
+        for child_id, helper_id, role, started_on, ended_on in rows.all():
+            out[child_id].append(PairingSpan(helper_id, HelperRole(role), started_on, ended_on))
+        return out
+
+    async def children_of(self, helper_id: UUID, day: date) -> list[UUID]:
+        rows = await self.session.scalars(
+            select(pairings.c.child_id).where(pairings.c.helper_id == helper_id, in_force(day)).distinct()
+        )
+        return list(rows)
+
+    async def children_ever(self, helper_id: UUID, start: date, end: date) -> list[UUID]:
+        """Children paired with the helper at some time between two days."""
+        rows = await self.session.scalars(
+            select(pairings.c.child_id).where(
+                pairings.c.helper_id == helper_id, pairings.c.started_on <= end,
+                or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > start),
+            ).distinct()
+        )
+        return list(rows)
+
+    async def to_repair(self, region: str) -> list[tuple[Pairing, HelperRole, str]]:
+        """Pairings ended because the child moved, where the child has no pairing of that role since (待重新结对)."""
+        later = pairings.alias("later")
+        later_helper = helpers.alias("later_helper")
+        replaced = (
+            select(literal(1)).select_from(later.join(later_helper, later_helper.c.id == later.c.helper_id))
+            .where(later.c.child_id == pairings.c.child_id, later.c.ended_on.is_(None),
+                   later_helper.c.role == helpers.c.role)
+            .exists()
+        )
+        rows = await self.session.execute(
+            select(*_PAIRING, helpers.c.role, children.c.village_code)
+            .join(helpers, helpers.c.id == pairings.c.helper_id)
+            .join(children, children.c.child_id == pairings.c.child_id)
+            .where(
+                pairings.c.end_reason.in_(["transferred", "class_changed"]), ~replaced,
+                children.c.closed_on.is_(None), children.c.village_code.startswith(region, autoescape=True),
+            )
+            .order_by(pairings.c.ended_on.desc(), pairings.c.id)
+        )
+        return [
+            (_pairing({k: r[k] for k in r.keys() if k not in ("role", "village_code")}), HelperRole(r["role"]),
+             r["village_code"])
+            for r in rows.mappings()
+        ]
+
+
+class RuleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def versions(self, county: str) -> list[VisitRule]:
+        rows = await self.session.execute(select(visit_rules).where(visit_rules.c.county_code == county))
+        return [
+            VisitRule(
+                code=r.code, name=r.name, roles=tuple(HelperRole(x) for x in r.roles),
+                kinds=tuple(ContactKind(x) for x in r.kinds), count=r.count, window=WindowKind(r.window),
+                group=r.group_name, active=r.active, effective_from=r.effective_from, version=r.version,
+            )
+            for r in rows
+        ]
+
+    async def lock_county(self, county: str) -> None:
+        """Serialise rule changes of one county (versions are numbered in order)."""
+        await self.session.execute(select(func.pg_advisory_xact_lock(func.hashtext("visit_rules:" + county))))
+
+    async def add(self, county: str, rule: VisitRule, changed_by: str) -> None:
+        await self.session.execute(insert(visit_rules).values(
+            county_code=county, code=rule.code, version=rule.version, effective_from=rule.effective_from,
+            name=rule.name, roles=[r.value for r in rule.roles], kinds=[k.value for k in rule.kinds], count=rule.count,
+            window=rule.window.value, group_name=rule.group, active=rule.active, changed_by=changed_by,
+        ))
+
+    async def terms(self, county: str) -> list[Term]:
+        rows = await self.session.execute(
+            select(county_terms.c.starts_on, county_terms.c.ends_on).where(county_terms.c.county_code == county)
+        )
+        return [Term(s, e) for s, e in rows.all()]
+
+    async def replace_terms(self, county: str, terms: list[Term]) -> None:
+        await self.session.execute(county_terms.delete().where(county_terms.c.county_code == county))
+        if terms:
+            await self.session.execute(insert(county_terms).values(
+                [{"county_code": county, "starts_on": t.start, "ends_on": t.end} for t in terms]
+            ))
+
+
+class RecordRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, r: VisitRecord, recorded_by: str) -> None:
+        values = {**vars(r), "helper_role": r.helper_role.value, "kind": r.kind.value}
+        await self.session.execute(insert(visit_records).values(**values, recorded_by=recorded_by))
+
+    async def get(self, record_id: UUID, *, for_update: bool = False) -> VisitRecord | None:
+        stmt = select(*_RECORD).where(visit_records.c.id == record_id)
+        row = (await self.session.execute(stmt.with_for_update() if for_update else stmt)).mappings().first()
+        return _record(row) if row else None
+
+    async def save_correction(self, r: VisitRecord, before: dict, reason: str, changed_by: str) -> None:
+        await self.session.execute(update(visit_records).where(visit_records.c.id == r.id).values(
+            kind=r.kind.value, visited_on=r.visited_on, observations=r.observations, note=r.note, version=r.version,
+        ))
+        await self.session.execute(insert(record_corrections).values(
+            record_id=r.id, version=r.version, reason=reason, before=before, after=r.facts(), changed_by=changed_by,
+        ))
+
+    async def corrections(self, record_id: UUID) -> list[dict]:
+        rows = await self.session.execute(
+            select(record_corrections.c.version, record_corrections.c.reason, record_corrections.c.before,
+                   record_corrections.c.after, record_corrections.c.changed_by, record_corrections.c.changed_at)
+            .where(record_corrections.c.record_id == record_id).order_by(record_corrections.c.version)
+        )
+        return [dict(r) for r in rows.mappings()]
+
+    async def add_concern(self, concern_id: UUID, record: VisitRecord, kind: str, severity: str, note: str | None) -> None:
+        await self.session.execute(insert(concerns).values(
+            id=concern_id, record_id=record.id, child_id=record.child_id, kind=kind, severity=severity, note=note,
+        ))
+
+    async def contacts(self, child_ids: list[UUID], start: date, end: date) -> dict[UUID, list[Contact]]:
+        """Visit records and group activities that count as contacts, per child, between two days."""
+        out: dict[UUID, list[Contact]] = defaultdict(list)
+        rows = await self.session.execute(
+            select(visit_records.c.child_id, visit_records.c.visited_on, visit_records.c.kind,
+                   visit_records.c.helper_id, visit_records.c.helper_role)
+            .where(visit_records.c.child_id.in_(child_ids), visit_records.c.visited_on.between(start, end))
+        )
+        for child_id, on, kind, helper_id, role in rows.all():
+            out[child_id].append(Contact(on, ContactKind(kind), helper_id, HelperRole(role)))
+        rows = await self.session.execute(
+            select(activity_children.c.child_id, activities.c.held_on, activities.c.kind)
+            .join(activities, activities.c.id == activity_children.c.activity_id)
+            .where(activity_children.c.child_id.in_(child_ids), activities.c.held_on.between(start, end),
+                   activities.c.kind.in_([k.value for k in ACTIVITY_CONTACT]))
+        )
+        for child_id, on, kind in rows.all():
+            out[child_id].append(Contact(on, ACTIVITY_CONTACT[kind]))
+        return out
+
+    async def add_activity(self, activity_id: UUID, values: dict, child_ids: list[UUID], recorded_by: str) -> None:
+        await self.session.execute(insert(activities).values(id=activity_id, recorded_by=recorded_by, **values))
+        await self.session.execute(insert(activity_children).values(
+            [{"activity_id": activity_id, "child_id": c} for c in child_ids]
+        ))
+
+
+class ScheduleRepository:
+    """The window-end timers (timers are data) and the overdue windows found."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def arm(self, county: str, rule: VisitRule, window: Window, today: date, child_ids: list[UUID] | None) -> None:
+        """A timer at the end of ``window`` for every open child of ``county`` whose pairings bind it to ``rule``.
+
+        An existing timer is left alone (``shared.timers.schedule`` would re-arm a fired one)."""
+        key = cast(children.c.child_id, String) + f":{rule.code}:{window.key}"
+        payload = func.jsonb_build_object(
+            "child_id", cast(children.c.child_id, String), "rule_code", rule.code, "window", window.kind.value,
+            "start", window.start.isoformat(), "end", window.end.isoformat(),
+        )
+        where = [
+            children.c.village_code.startswith(county, autoescape=True), children.c.closed_on.is_(None),
+            helpers.c.role.in_([r.value for r in rule.roles]), in_force(today),
+        ]
+        if child_ids is not None:
+            where.append(children.c.child_id.in_(child_ids))
+        rows = (
+            select(literal(WINDOW_END), key, literal(window.deadline), payload)
+            .select_from(children.join(pairings, pairings.c.child_id == children.c.child_id)
+                         .join(helpers, helpers.c.id == pairings.c.helper_id))
+            .where(*where).distinct()
+        )
+        stmt = pg_insert(timers).from_select(["kind", "key", "due_at", "payload"], rows)
+        await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "key"]))
+
+    async def disarm(self, child_id: UUID) -> None:
+        await self.session.execute(timers.delete().where(
+            timers.c.kind == WINDOW_END, timers.c.key.startswith(f"{child_id}:"), timers.c.fired_at.is_(None)
+        ))
+
+    async def disarm_windows(self, county: str, kinds: set[WindowKind]) -> None:
+        """Drop the pending timers of ``county``'s children for windows of these kinds (term dates changed)."""
+        in_county = select(cast(children.c.child_id, String)).where(
+            children.c.village_code.startswith(county, autoescape=True)
+        )
+        await self.session.execute(timers.delete().where(
+            timers.c.kind == WINDOW_END, timers.c.fired_at.is_(None),
+            timers.c.payload["window"].astext.in_([k.value for k in kinds]),
+            timers.c.payload["child_id"].astext.in_(in_county),
+        ))
+
+    async def pending(self, child_id: UUID) -> list[tuple[str, dict]]:
+        rows = await self.session.execute(
+            select(timers.c.key, timers.c.payload).where(
+                timers.c.kind == WINDOW_END, timers.c.key.startswith(f"{child_id}:"), timers.c.fired_at.is_(None)
+            ).order_by(timers.c.key)
+        )
+        return [tuple(r) for r in rows.all()]
+
+    async def mark_overdue(self, child_id: UUID, rule_code: str, window: Window, required: int, done: int) -> bool:
+        """Record the window as overdue; False when it already was (the event went out then)."""
+        stmt = pg_insert(overdue_windows).values(
+            child_id=child_id, rule_code=rule_code, window_key=window.key, required=required, done=done,
+        ).on_conflict_do_nothing().returning(overdue_windows.c.child_id)
+        return (await self.session.execute(stmt)).first() is not None

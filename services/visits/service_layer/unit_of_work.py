@@ -1,0 +1,23 @@
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.visits.adapters.repository import (
+    ChildRepository, HelperRepository, PairingRepository, RecordRepository, RuleRepository, ScheduleRepository,
+)
+from shared.uow import SqlUnitOfWork
+
+
+class VisitsUnitOfWork(SqlUnitOfWork):
+    children: ChildRepository
+    helpers: HelperRepository
+    pairings: PairingRepository
+    rules: RuleRepository
+    records: RecordRepository
+    schedule: ScheduleRepository
+
+    def bind(self, session: AsyncSession) -> None:
+        self.children = ChildRepository(session)
+        self.helpers = HelperRepository(session)
+        self.pairings = PairingRepository(session)
+        self.rules = RuleRepository(session)
+        self.records = RecordRepository(session)
+        self.schedule = ScheduleRepository(session)
