@@ -36,7 +36,7 @@ def bilingual(error_type: str, zh: str, en: str) -> PydanticCustomError:
     return PydanticCustomError(error_type, en, {"message_zh": zh, "message_en": en})
 
 
-def _describe(err: dict) -> dict:
+def describe(err: dict) -> dict:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
     ctx = err.get("ctx") or {}
     zh, en = _MESSAGES.get(err["type"], ("取值无效", err.get("msg", "invalid value")))
@@ -58,4 +58,4 @@ def error_body(errors: list[dict]) -> dict:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(error_body([_describe(e) for e in exc.errors()]), status_code=422)
+        return JSONResponse(error_body([describe(e) for e in exc.errors()]), status_code=422)

@@ -48,20 +48,23 @@ class Outbox:
     def __init__(self, table: Table, producer: str, stream_namespace: str = "") -> None:
         self.table, self.producer, self.namespace = table, producer, stream_namespace
 
-    async def add(
-        self, session: AsyncSession, event_type: EventType, data, *, aggregate_id: str, aggregate_version: int,
-        region_code: str, **envelope_fields,
-    ) -> EventEnvelope:
+    def row(
+        self, event_type: EventType, data, *, aggregate_id: str, aggregate_version: int, region_code: str,
+        **envelope_fields,
+    ) -> tuple[EventEnvelope, dict]:
+        """The envelope of an event and the outbox row that carries it."""
         envelope = event_type.envelope(
             data, producer=self.producer, aggregate_id=aggregate_id, aggregate_version=aggregate_version,
             region_code=region_code, **envelope_fields,
         )
-        await session.execute(
-            self.table.insert().values(
-                stream=self.namespace + event_type.stream, event_type=event_type.name, aggregate_id=aggregate_id,
-                payload=envelope.model_dump_json(),
-            )
-        )
+        return envelope, {
+            "stream": self.namespace + event_type.stream, "event_type": event_type.name, "aggregate_id": aggregate_id,
+            "payload": envelope.model_dump_json(),
+        }
+
+    async def add(self, session: AsyncSession, event_type: EventType, data, **fields) -> EventEnvelope:
+        envelope, row = self.row(event_type, data, **fields)
+        await session.execute(self.table.insert().values(**row))
         return envelope
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -47,6 +47,9 @@ class ServiceSpec:
     consumer_tables: tuple[Table, Table] | None = None
     timers: Table | None = None  # the service's timers table (shared.timers), when it has deadlines
     timer_handlers: dict[str, TimerHandler] = field(default_factory=dict)
+    # Long-running workers of the service (e.g. the census importer): each makes, from the runtime,
+    # a loop that runs until the stop event is set.
+    background: Sequence[Callable[["Runtime"], Callable[[asyncio.Event], Awaitable[None]]]] = ()
 
 
 @dataclass
@@ -129,6 +132,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             runtime.tasks.append(asyncio.create_task(runtime.relay.run(stop), name="outbox-relay"))
         if runtime.timer_poller is not None:
             runtime.tasks.append(asyncio.create_task(runtime.timer_poller.run(stop), name="timer-poller"))
+        for make in spec.background:
+            runtime.tasks.append(asyncio.create_task(make(runtime)(stop), name="background"))
         log.info("service started", extra={"fields": {"service": spec.name}})
         try:
             yield

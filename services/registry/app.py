@@ -2,6 +2,8 @@
 
 from services.registry.adapters.orm import metadata, outbox
 from services.registry.entrypoints.api import router
+from services.registry.entrypoints.imports import router as imports_router
+from services.registry.service_layer.census import CensusImporter
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork
 from shared.contracts.registry_v1 import CHILD_CONTACTS, CHILD_REGISTERED, CHILD_UPDATED, GUARDIAN_ASSIGNED
 from shared.service import ServiceSpec
@@ -14,5 +16,6 @@ SPEC = ServiceSpec(
     uow_class=RegistryUnitOfWork,
     outbox=outbox,
     publishes=(CHILD_REGISTERED, CHILD_UPDATED, GUARDIAN_ASSIGNED, CHILD_CONTACTS),
-    routers=(router,),
+    routers=(router, imports_router),
+    background=(lambda runtime: CensusImporter(runtime).run,),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import any_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.adapters.orm import children
@@ -38,7 +38,7 @@ class ChildRepository:
         if school_id:
             where.append(children.c.school_id == school_id)
         if risk:
-            where.append(children.c.risk_categories.any(risk))
+            where.append(any_(children.c.risk_categories) == risk)
         total = await self.session.scalar(select(func.count()).select_from(children).where(*where))
         rows = (
             await self.session.execute(

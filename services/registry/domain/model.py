@@ -32,7 +32,10 @@ class Child:
 
     def flat(self) -> dict[str, Any]:
         """Field path -> value, the form in which changes are compared and named."""
-        out = {k: v for k, v in vars(self).items() if k not in ("father", "mother", "guardian", "version", "id")}
+        skip = ("father", "mother", "guardian", "version", "id", "id_number_hash", "id_number_masked")
+        out = {k: v for k, v in vars(self).items() if k not in skip}
+        # Named "id_number" when it changes; compared by hash, so its value is never at hand.
+        out["id_number"] = self.id_number_hash
         for person in ("father", "mother", "guardian"):
             for k, v in (getattr(self, person) or {}).items():
                 out[f"{person}.{k}"] = v

@@ -6,13 +6,14 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 
 from services.registry.domain.model import Child
 from services.registry.domain.rules import RuleViolation, check_region_prefix
 from services.registry.entrypoints.schemas import ChildCreated, ChildIn, ChildOut, ChildPage, ChildPatch
 from services.registry.service_layer import handlers
 from shared.auth import CurrentPrincipal, Principal, Role
-from shared.errors import error_body
+from shared.contracts.registry_v1 import RiskCategory
 
 router = APIRouter(prefix="/api/v1", tags=["children 儿童档案"])
 
@@ -32,9 +33,11 @@ def _not_found() -> HTTPException:
     return HTTPException(404, detail={"message_zh": "本辖区内没有该儿童档案", "message_en": "no such child in your area"})
 
 
-def _unprocessable(v: RuleViolation) -> HTTPException:
-    return HTTPException(
-        422, detail=error_body([{"field": v.field or "body", "type": v.code, "message_zh": v.zh, "message_en": v.en}])
+def _unprocessable(v: RuleViolation, where: str = "body") -> RequestValidationError:
+    """A rule broken past the schema, answered in the same shape as the schema's own 422s."""
+    loc = (where, *v.field.split(".")) if v.field else (where,)
+    return RequestValidationError(
+        [{"loc": loc, "type": v.code, "msg": v.en, "ctx": {"message_zh": v.zh, "message_en": v.en}}]
     )
 
 
@@ -61,9 +64,12 @@ async def register_child(body: ChildIn, request: Request, principal: Annotated[P
             403, detail={"message_zh": "village_code 不在您的辖区内", "message_en": "village_code is outside your area"}
         )
     rt = _runtime(request)
-    child = await handlers.register_child(
-        rt.uow(), body.model_dump(), actor=principal.subject, id_hash_key=rt.settings.id_hash_key
-    )
+    try:
+        child = await handlers.register_child(
+            rt.uow(), body.model_dump(), actor=principal.subject, id_hash_key=rt.settings.id_hash_key
+        )
+    except RuleViolation as v:
+        raise _unprocessable(v) from None
     return ChildCreated(id=child.id, version=child.version)
 
 
@@ -99,7 +105,7 @@ async def list_children(
     principal: Annotated[Principal, Depends(_reader)],
     region: Annotated[str | None, Query(description="区划代码前缀 division-code prefix (2-12 digits)")] = None,
     school_id: Annotated[str | None, Query(max_length=100)] = None,
-    risk: Annotated[str | None, Query(description="困境类别 risk category")] = None,
+    risk: Annotated[RiskCategory | None, Query(description="困境类别 risk category")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ChildPage:
@@ -108,7 +114,7 @@ async def list_children(
         try:
             region = check_region_prefix(region)
         except RuleViolation as v:
-            raise _unprocessable(v.at("region")) from None
+            raise _unprocessable(v.at("region"), "query") from None
         if not (region.startswith(scope) or scope.startswith(region)):
             return ChildPage(items=[], total=0, page=page, page_size=page_size)
         scope = max(region, scope, key=len)  # the narrower of the two

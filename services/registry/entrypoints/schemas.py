@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from services.registry.domain import rules
 from shared.contracts.registry_v1 import (
@@ -40,11 +40,20 @@ Phone = Annotated[str, _rule(rules.check_phone)]
 VillageCode = Annotated[str, _rule(rules.check_village_code)]
 BirthDate = Annotated[date, _rule(_birth_date)]
 IdNumber = Annotated[str, _rule(lambda v: rules.check_id_number(v))]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# A set in meaning: the same categories in another order or repeated are no change.
+RiskCategories = Annotated[list[RiskCategory], AfterValidator(lambda v: sorted(set(v)))]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _not_null(value):
+    """On a patch, null clears a field; these cannot be cleared (absent leaves them as they are)."""
+    if value is None:
+        raise bilingual("not_nullable", "此项不能清空", "this field cannot be cleared (null)")
+    return value
 
 
 class ParentIn(_Strict):
@@ -80,16 +89,18 @@ class ChildIn(_Strict):
     father: ParentIn
     mother: ParentIn
     guardian: GuardianIn | None = None
-    risk_categories: list[RiskCategory] = Field(default_factory=list, description="困境/风险类别")
+    risk_categories: RiskCategories = Field(default_factory=list, description="困境/风险类别")
 
-    @model_validator(mode="after")
-    def _id_number_agrees(self) -> "ChildIn":
-        if self.id_number:
+    @field_validator("id_number")
+    @classmethod
+    def _id_number_agrees(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # gender and birth_date are declared before id_number, so they are in info.data when valid.
+        if value:
             try:
-                rules.check_id_number(self.id_number, birth_date=self.birth_date, gender=self.gender)
+                rules.check_id_number(value, birth_date=info.data.get("birth_date"), gender=info.data.get("gender"))
             except rules.RuleViolation as v:
                 raise bilingual(v.code, v.zh, v.en) from None
-        return self
+        return value
 
 
 class ParentPatch(_Strict):
@@ -98,6 +109,8 @@ class ParentPatch(_Strict):
     work_place: Text | None = None
     phone: Phone | None = None
 
+    _required = field_validator("status")(_not_null)
+
 
 class GuardianPatch(_Strict):
     name: Name | None = None
@@ -105,9 +118,12 @@ class GuardianPatch(_Strict):
     capacity: GuardianCapacity | None = None
     phone: Phone | None = None
 
+    _required = field_validator("name", "relationship", "capacity")(_not_null)
+
 
 class ChildPatch(_Strict):
-    """Fields to change; absent fields stay as they are. ``guardian: null`` removes the guardian."""
+    """Fields to change; absent fields stay as they are. ``null`` clears an optional field
+    (``guardian: null`` removes the guardian, ``id_number: null`` the ID number)."""
 
     name: Name | None = None
     gender: Gender | None = None
@@ -121,7 +137,12 @@ class ChildPatch(_Strict):
     father: ParentPatch | None = None
     mother: ParentPatch | None = None
     guardian: GuardianPatch | None = None
-    risk_categories: list[RiskCategory] | None = None
+    risk_categories: RiskCategories | None = None
+
+    _required = field_validator(
+        "name", "gender", "birth_date", "hukou_status", "village_code", "left_behind_type", "father", "mother",
+        "risk_categories",
+    )(_not_null)
 
 
 class ParentOut(BaseModel):

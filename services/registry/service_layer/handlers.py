@@ -23,11 +23,9 @@ from shared.contracts.registry_v1 import (
     Person,
 )
 
-# Flat field path -> the name the fact has in ChildFactsChanged.
-_FACTS = {name: name for name in ChildFactsChanged.model_fields} | {
-    "father.status": "father_status",
-    "mother.status": "mother_status",
-}
+# Flat field path -> the name the fact has in ChildFactsChanged (the same, but for the parents' status).
+_PATHS = {"father_status": "father.status", "mother_status": "mother.status"}
+_FACTS = {_PATHS.get(name, name): name for name in ChildFactsChanged.model_fields}
 _GUARDIAN_IDENTITY = ("guardian.name", "guardian.relationship", "guardian.capacity")
 
 
@@ -62,6 +60,7 @@ async def update_child(
             raise ChildNotFound(child_id)
         before = child.flat()
         patch = dict(patch)
+        id_given = "id_number" in patch
         id_number = patch.pop("id_number", None)
         for key, value in patch.items():
             if key in ("father", "mother", "guardian") and value is not None:
@@ -75,6 +74,14 @@ async def update_child(
                 ).at("guardian")
         if id_number:
             _protect_id_number(child, id_number, id_hash_key)
+        elif id_given:
+            child.id_number_hash = child.id_number_masked = None
+        elif child.id_number_hash and (child.birth_date, child.gender) != (before["birth_date"], before["gender"]):
+            # The number embeds both; without it the new values cannot be checked against it.
+            raise RuleViolation(
+                "id_number_required", "修改出生日期或性别时须同时填写身份证号",
+                "changing birth_date or gender needs the id_number as well",
+            ).at("id_number")
         if not child.village_code.startswith(region):
             raise ChildNotFound(child_id)  # moving a child out of one's area is a transfer, not an edit
         changed = changed_fields(before, child.flat())
@@ -99,7 +106,7 @@ async def _emit(uow, child: Child, *, registered: bool, changed: list[str], acto
     flat = child.flat()
     child.version += 1
     if registered:
-        facts = {f: flat.get(path) for path, f in _FACTS.items() if f in ChildRegistered.model_fields}
+        facts = {f: flat.get(path) for path, f in _FACTS.items()}
         data = ChildRegistered(
             child_id=child.id, guardian_relationship=(child.guardian or {}).get("relationship"), **facts
         )
@@ -113,7 +120,7 @@ async def _emit(uow, child: Child, *, registered: bool, changed: list[str], acto
         g = child.guardian
         data = GuardianAssigned(child_id=child.id, relationship=g["relationship"], capacity=g["capacity"])
         await uow.emit(GUARDIAN_ASSIGNED, data, aggregate_version=child.version, **common)
-    if any(p in changed for p in (*CONTACT_FIELDS, "guardian.relationship")) or "guardian" in changed:
+    if any(p in changed for p in (*CONTACT_FIELDS, "guardian.relationship")):
         await uow.emit(CHILD_CONTACTS, contact_card(child), aggregate_version=child.version, **common)
 
 

@@ -1,0 +1,346 @@
+"""The census import job (摸底排查导入): an uploaded roster registered chunk by chunk.
+
+The upload and its job are rows in PostgreSQL, so a restart loses nothing. A
+worker takes a job that nobody holds (``FOR UPDATE SKIP LOCKED``, then a lease
+on the row) and registers it a chunk at a time: the chunk's children, their
+events (outbox), their natural keys, each row's outcome and the job's resume
+point commit in one transaction. A row is registered whole or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from itertools import islice
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DataError, IntegrityError
+
+from services.registry.adapters.census_batch import BatchUnitOfWork, RowWrites
+from services.registry.adapters.orm import census_import_rows, census_imports, census_keys
+from services.registry.domain import census
+from services.registry.domain.rules import RuleViolation
+from services.registry.entrypoints.schemas import ChildIn
+from services.registry.service_layer.handlers import register_child
+from shared.errors import describe
+from shared.logs import log_fields
+from shared.outbox import Outbox
+from shared.tasks import sleep_unless_stopped
+
+log = logging.getLogger("shouhu.registry.census")
+
+CHUNK_ROWS = 500
+LEASE = timedelta(seconds=60)
+
+
+def _required_by_api(path: str) -> bool:
+    model: Any = ChildIn
+    for name in path.split("."):
+        info = model.model_fields[name]
+        if not info.is_required():
+            return False
+        model = info.annotation
+    return True
+
+
+# ChildIn is the one definition of a valid child: the roster's required columns follow from it.
+REQUIRED = frozenset(c.field for c in census.COLUMNS if _required_by_api(c.field))
+
+
+def open_roster(content: bytes) -> census.Roster:
+    return census.Roster(content, REQUIRED)
+
+
+def template() -> bytes:
+    return census.template(REQUIRED)
+
+
+@dataclass
+class Checked:
+    """A data row after reading and validation: the API body when valid, else the reasons."""
+
+    row: int
+    body: dict[str, Any] | None
+    key: str | None = None
+    errors: list[dict] = field(default_factory=list)
+
+
+def check_row(parsed: census.RosterRow, headers: dict[str, str], *, region: str, key: str) -> Checked:
+    """Validate a row exactly as POST /children validates a body (ChildIn), in the caller's area."""
+    errors = list(parsed.errors)
+    unreadable = {e["field"] for e in errors}
+    try:
+        child = ChildIn.model_validate(parsed.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            described = describe(err)
+            column = _column(described["field"])
+            if column not in unreadable:  # a cell that could not be read is already reported
+                errors.append({"column": headers.get(column) if column else None, **described})
+        return Checked(parsed.number, None, errors=errors)
+    if errors:
+        return Checked(parsed.number, None, errors=errors)
+    if not child.village_code.startswith(region):
+        return Checked(parsed.number, None, errors=[census.problem(
+            headers["village_code"], "village_code", "outside_region", "村（社区）代码不在您的辖区内",
+            "the village is outside your area",
+        )])
+    body = child.model_dump()
+    return Checked(parsed.number, body, census.natural_key(body, key))
+
+
+def _column(path: str) -> str | None:
+    """The roster column of an error's field path (``risk_categories.0`` -> ``risk_categories``)."""
+    parts = path.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in census.BY_FIELD:
+            return ".".join(parts[:n])
+    return None
+
+
+@dataclass
+class Outcome:
+    row: int
+    outcome: str  # registered | already_registered | rejected
+    child_id: UUID | None = None
+    errors: list[dict] | None = None
+
+
+def _already(row: int, child_id: UUID) -> Outcome:
+    return Outcome(row, "already_registered", child_id, [census.problem(
+        None, None, "already_registered", f"已登记（儿童编号 {child_id}）", f"already registered (child {child_id})",
+    )])
+
+
+@dataclass
+class _Pending:
+    checked: Checked
+    child_id: UUID
+    writes: dict
+
+
+@dataclass
+class _Job:
+    id: UUID
+    actor: str
+    region: str
+    last_row: int
+    rows: Iterator[census.RosterRow]
+    headers: dict[str, str]
+
+
+async def _copy(session, table, rows: list[dict[str, Any]]) -> None:
+    """Rows into ``table`` by COPY in the session's transaction: many times faster than INSERTs."""
+    columns = list(rows[0])
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
+    records = [tuple(json.dumps(r[c], ensure_ascii=False) if c in json_columns and r[c] is not None else r[c] for c in columns) for r in rows]
+    raw = await (await session.connection()).get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(table.name, columns=columns, records=records)
+
+
+class CensusImporter:
+    """Submits rosters and processes import jobs; ``run`` is the worker loop of the registry process."""
+
+    def __init__(self, runtime, *, chunk_rows: int = CHUNK_ROWS, lease: timedelta = LEASE, poll_ms: int = 1000) -> None:
+        self.rt, self.chunk_rows, self.lease, self.poll = runtime, chunk_rows, lease, poll_ms / 1000
+        self.name = f"census-{uuid4().hex[:12]}"
+        spec, settings = runtime.spec, runtime.settings
+        self.outbox = Outbox(spec.outbox, spec.name, settings.stream_namespace)
+
+    async def submit(self, *, filename: str, content: bytes, actor: str, region: str) -> UUID:
+        """Store the roster as a job; a roster of one chunk or less is processed at once, here.
+        Raises RuleViolation (field ``file``) when the file cannot be read as a roster."""
+        roster = await asyncio.to_thread(open_roster, content)
+        total = await asyncio.to_thread(roster.count)
+        now = total <= self.chunk_rows
+        job_id = uuid4()
+        async with self.rt.sessionmaker() as session, session.begin():
+            await session.execute(insert(census_imports).values(
+                id=job_id, filename=filename, format=roster.format, content=content, actor=actor, region=region,
+                status="running" if now else "queued", rows_total=total,
+                # Held by this request while it processes; the worker takes over if the request dies.
+                worker=self.name if now else None, lease_until=func.now() + self.lease if now else None,
+            ))
+        if now:
+            job = await self._open(job_id)
+            while job is not None and await self.step(job):
+                pass
+        return job_id
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process queued jobs, and jobs whose worker's lease lapsed, until ``stop``."""
+        while not stop.is_set():
+            try:
+                job = await self.claim()
+                if job is not None:
+                    await self.process(job, stop)
+                    continue
+            except Exception as exc:  # PostgreSQL away, or a chunk that failed: the job row keeps its place
+                log.warning("census import failed; will retry", extra=log_fields(error=type(exc).__name__))
+                await self._note_error(exc)
+            await sleep_unless_stopped(stop, self.poll)
+
+    async def claim(self) -> _Job | None:
+        t = census_imports
+        free = (
+            select(t.c.id)
+            .where(t.c.status != "done", (t.c.lease_until.is_(None)) | (t.c.lease_until < func.now()))
+            .order_by(t.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        async with self.rt.sessionmaker() as session, session.begin():
+            job_id = await session.scalar(
+                update(t).where(t.c.id == free)
+                .values(status="running", worker=self.name, lease_until=func.now() + self.lease, updated_at=func.now())
+                .returning(t.c.id)
+            )
+        return await self._open(job_id) if job_id else None
+
+    async def process(self, job: _Job, stop: asyncio.Event) -> None:
+        while await self.step(job):
+            if stop.is_set():
+                await self._release(job)  # another worker (or this one, restarted) goes on at once
+                return
+
+    async def _open(self, job_id: UUID) -> _Job | None:
+        t = census_imports
+        async with self.rt.sessionmaker() as session:
+            row = (await session.execute(
+                select(t.c.content, t.c.actor, t.c.region, t.c.last_row).where(t.c.id == job_id, t.c.worker == self.name)
+            )).first()
+        if row is None:
+            return None
+        roster = await asyncio.to_thread(open_roster, row.content)
+        return _Job(job_id, row.actor, row.region, row.last_row, roster.rows(after=row.last_row), roster.headers)
+
+    async def step(self, job: _Job) -> bool:
+        """Register the next chunk of ``job`` in one transaction; False when the job is done or no longer ours."""
+        key = self.rt.settings.id_hash_key
+        batch = await asyncio.to_thread(
+            lambda: [check_row(r, job.headers, region=job.region, key=key) for r in islice(job.rows, self.chunk_rows)]
+        )
+        finished = len(batch) < self.chunk_rows
+        t = census_imports
+        async with self.rt.sessionmaker() as session, session.begin():
+            last_row = await session.scalar(
+                select(t.c.last_row).where(t.c.id == job.id, t.c.worker == self.name).with_for_update()
+            )
+            if last_row != job.last_row:
+                return False  # the lease lapsed and another worker has gone on
+            outcomes = await self._register(session, job, batch)
+            if outcomes:
+                await _copy(session, census_import_rows, [
+                    {"import_id": job.id, "row_number": o.row, "outcome": o.outcome, "child_id": o.child_id, "errors": o.errors}
+                    for o in outcomes
+                ])
+            count = {k: sum(o.outcome == k for o in outcomes) for k in ("registered", "already_registered", "rejected")}
+            await session.execute(update(t).where(t.c.id == job.id).values(
+                last_row=batch[-1].row if batch else last_row,
+                rows_done=t.c.rows_done + len(batch),
+                registered=t.c.registered + count["registered"],
+                already_registered=t.c.already_registered + count["already_registered"],
+                rejected=t.c.rejected + count["rejected"],
+                status="done" if finished else "running",
+                finished_at=func.now() if finished else None,
+                lease_until=None if finished else func.now() + self.lease,
+                worker=None if finished else self.name,
+                error=None,
+                updated_at=func.now(),
+            ))
+        job.last_row = batch[-1].row if batch else job.last_row
+        return not finished
+
+    async def _register(self, session, job: _Job, batch: list[Checked]) -> list[Outcome]:
+        outcomes = {c.row: Outcome(c.row, "rejected", errors=c.errors) for c in batch if c.body is None}
+        valid = [c for c in batch if c.body is not None]
+        existing = dict((await session.execute(
+            select(census_keys.c.key, census_keys.c.child_id).where(census_keys.c.key.in_([c.key for c in valid]))
+        )).all()) if valid else {}
+        pending: list[_Pending] = []
+        for c in valid:
+            if c.key in existing:  # registered before, or by an earlier row of this roster
+                outcomes[c.row] = _already(c.row, existing[c.key])
+                continue
+            uow = BatchUnitOfWork(RowWrites(session), self.outbox)
+            try:
+                child = await register_child(uow, c.body, actor=job.actor, id_hash_key=self.rt.settings.id_hash_key)
+            except RuleViolation as v:
+                field_path = _column(v.field or "")
+                outcomes[c.row] = Outcome(c.row, "rejected", errors=[census.problem(
+                    job.headers.get(field_path) if field_path else None, v.field, v.code, v.zh, v.en)])
+                continue
+            existing[c.key] = child.id
+            pending.append(_Pending(c, child.id, uow.session.committed))
+        try:
+            async with session.begin_nested():
+                registered = await self._insert(session, job, pending)
+        except (IntegrityError, DataError):
+            # One row the database refuses must not cost the others: each row in its own savepoint.
+            registered = []
+            for p in pending:
+                try:
+                    async with session.begin_nested():
+                        registered += await self._insert(session, job, [p])
+                except (IntegrityError, DataError) as exc:
+                    outcomes[p.checked.row] = Outcome(p.checked.row, "rejected", errors=[census.problem(
+                        None, None, "database_refused", "保存失败，该行未登记，请联系管理员",
+                        f"the database refused the row ({type(exc.orig).__name__})",
+                    )])
+        outcomes |= {o.row: o for o in registered}
+        return sorted(outcomes.values(), key=lambda o: o.row)
+
+    async def _insert(self, session, job: _Job, pending: list[_Pending]) -> list[Outcome]:
+        """Insert the natural keys, then the children and events of the rows whose key was still free."""
+        if not pending:
+            return []
+        won = set((await session.execute(
+            pg_insert(census_keys).on_conflict_do_nothing().returning(census_keys.c.key),
+            [{"key": p.checked.key, "child_id": p.child_id, "import_id": job.id, "row_number": p.checked.row} for p in pending],
+        )).scalars())
+        lost = [p for p in pending if p.checked.key not in won]  # another import registered them meanwhile
+        winners = {}
+        if lost:
+            winners = dict((await session.execute(
+                select(census_keys.c.key, census_keys.c.child_id).where(census_keys.c.key.in_([p.checked.key for p in lost]))
+            )).all())
+        rows: dict = {}
+        for p in pending:
+            if p.checked.key in won:
+                for table, values in p.writes.items():
+                    rows.setdefault(table, []).extend(values)
+        for table, values in rows.items():
+            await _copy(session, table, values)
+        return [
+            Outcome(p.checked.row, "registered", p.child_id) if p.checked.key in won else _already(p.checked.row, winners[p.checked.key])
+            for p in pending
+        ]
+
+    async def _release(self, job: _Job) -> None:
+        t = census_imports
+        async with self.rt.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(t).where(t.c.id == job.id, t.c.worker == self.name).values(worker=None, lease_until=None)
+            )
+
+    async def _note_error(self, exc: Exception) -> None:
+        """Operators see why a job does not move on its row (the row stays claimable after its lease)."""
+        t = census_imports
+        try:
+            async with self.rt.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(t).where(t.c.worker == self.name, t.c.status != "done")
+                    .values(error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=func.now())
+                )
+        except Exception:
+            pass  # the database itself is away: nothing to note it in
