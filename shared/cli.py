@@ -138,7 +138,21 @@ def run(service: ServiceArg = None) -> None:
         time.sleep(0.2)
 
 
+def _add_service_commands() -> None:
+    """Commands that belong to one service, imported here so `shouhu` is the one entry point."""
+    from services.notifications.agency_sim import command as agency_sim_command
+    from services.registry.entrypoints.cli_import import app as import_app
+
+    app.add_typer(import_app, name="import")
+    app.command("agency-sim")(agency_sim_command)
+
+
+_add_service_commands()
+
+
 def main() -> None:
     app()
+
+
 if __name__ == "__main__":
     main()

@@ -1,7 +1,44 @@
+"""The streams notifications reads: contact cards, message requests, and each agency's answers."""
+
+from functools import partial
+
+from services.notifications.config import Agencies
 from services.notifications.service_layer import handlers
+from services.notifications.service_layer.handlers import Notifier
+from shared.contracts.agency_v1 import ANSWER_MODELS, from_agency
+from shared.contracts.notifications_v1 import MESSAGE_REQUESTED, NOTIFICATION_REQUESTS
 from shared.contracts.registry_v1 import REGISTRY_CONTACTS
 from shared.messaging import Ordering, Subscription
 
 
-def subscriptions() -> list[Subscription]:
-    return [Subscription(REGISTRY_CONTACTS, {"registry.child.contacts": handlers.contacts_changed}, Ordering.LATEST)]
+def subscriptions(notifier: Notifier, agencies: Agencies) -> list[Subscription]:
+    subs = [
+        Subscription(REGISTRY_CONTACTS, {"registry.child.contacts": handlers.contacts_changed}, Ordering.LATEST),
+        Subscription(NOTIFICATION_REQUESTS, {MESSAGE_REQUESTED.name: notifier.request_event}),
+    ]
+    for agency in agencies.streaming():
+        answer = partial(notifier.agency_answer, code=agency.code)
+        subs.append(
+            Subscription(
+                from_agency(agency.code),
+                # Every type goes to the handler, known or not, so that a wrong one is answered.
+                _AnyType(answer, ANSWER_MODELS),
+                # An agency's later answer to a message supersedes an earlier one that arrives late.
+                Ordering.LATEST,
+                description=f"Answers of {agency.name} ({agency.code}): "
+                + ", ".join(f"{t} v1 ({m.__name__})" for t, m in ANSWER_MODELS.items())
+                + ". Schemas: GET /asyncapi/agency.",
+            )
+        )
+    return subs
+
+
+class _AnyType(dict):
+    """A handler table that answers every event type with the same handler."""
+
+    def __init__(self, handler, documented) -> None:
+        super().__init__({t: handler for t in documented})
+        self.handler = handler
+
+    def get(self, key, default=None):
+        return self.handler

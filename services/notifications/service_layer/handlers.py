@@ -1,11 +1,55 @@
-"""What notifications does with the registry's contact cards: keep the newest."""
+"""What notifications does: plan deliveries for a request, attempt them (timers),
+take in agencies' answers, keep contact cards. Each handler works in the unit
+of work it is given; events leave through the outbox in the same transaction."""
 
-from sqlalchemy import func
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from services.notifications.adapters.orm import contacts
+from services.notifications.adapters.channels import ChannelAdapter, Outgoing, SendError
+from services.notifications.adapters.directory import Directory
+from services.notifications.adapters.orm import agency_rejections, contacts, deliveries, requests
+from services.notifications.domain.model import OPEN, QuietHours, RetryPolicy, Status, after_failure
+from services.notifications.domain.templates import Templates
 from shared.contracts import EventEnvelope
+from shared.contracts.agency_v1 import (
+    ANSWER_MODELS,
+    ANSWER_REJECTED,
+    AgencyMessage,
+    AnswerRejected,
+    MessageAcknowledged,
+    MessageAnswered,
+    for_agency,
+)
+from shared.contracts.envelope import EventType
+from shared.contracts.notifications_v1 import (
+    AGENCY_ANSWERED,
+    DELIVERY_ACKNOWLEDGED,
+    DELIVERY_FAILED,
+    AgencyAnswered,
+    Channel,
+    DeliveryAcknowledged,
+    DeliveryFailed,
+    MessageKind,
+    MessageRequested,
+    RecipientRole,
+    Urgency,
+)
 from shared.contracts.registry_v1 import ContactCard
+from shared.logs import log_fields
+from shared.timers import Timer, schedule
+
+log = logging.getLogger("shouhu.notifications")
+
+ATTEMPT = "notifications.attempt"
 
 
 async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
@@ -14,3 +58,236 @@ async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
     await uow.session.execute(
         stmt.on_conflict_do_update(index_elements=["child_id"], set_={**values, "updated_at": func.now()})
     )
+
+
+class AnswerRefused(ValueError):
+    """An agency's answer that cannot be applied; the agency is told why."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+
+class Notifier:
+    def __init__(
+        self, *, directory: Directory, templates: Templates, channels: dict[Channel, ChannelAdapter],
+        retries: dict[Channel, RetryPolicy], quiet: QuietHours, timers, clock: Callable[[], datetime],
+    ) -> None:
+        self.directory, self.templates, self.channels = directory, templates, channels
+        self.retries, self.quiet, self.timers, self.clock = retries, quiet, timers, clock
+
+    # --- requests ---------------------------------------------------------------
+
+    async def request(self, uow, req: MessageRequested, *, requested_by: str | None) -> list[UUID]:
+        """Plan one delivery per (request, recipient, kind); returns the new ones (none on a repeat)."""
+        session = uow.session
+        await session.execute(
+            insert(requests).values(
+                request_id=req.request_id, kind=req.kind, urgency=req.urgency, child_id=req.child_id,
+                region_code=req.region_code, data=req.data, requested_by=requested_by,
+            ).on_conflict_do_nothing()
+        )
+        created = []
+        for r in await self.directory.recipients(session, req):
+            delivery_id = await session.scalar(
+                insert(deliveries).values(
+                    id=uuid4(), request_id=req.request_id, kind=req.kind, recipient=r.key, recipient_role=r.role,
+                    agency_code=r.agency.code if r.agency else None, channels=list(r.channels),
+                    channel=r.channels[0] if r.channels else None, status=Status.queued,
+                ).on_conflict_do_nothing(constraint="uq_deliveries_once").returning(deliveries.c.id)
+            )
+            if delivery_id is not None:
+                await self._schedule(session, delivery_id, 1, self.clock())
+                created.append(delivery_id)
+        return created
+
+    async def request_event(self, uow, event: EventEnvelope[MessageRequested]) -> None:
+        await self.request(uow, event.data, requested_by=event.producer)
+
+    # --- attempts (timers) --------------------------------------------------------
+
+    async def attempt(self, uow, timer: Timer) -> None:
+        session, now = uow.session, self.clock()
+        d = await self._delivery(session, UUID(timer.payload["delivery_id"]))
+        if d is None or d.status not in OPEN:
+            return  # a stale timer: the delivery moved on
+        if d.channel is None:
+            await self._give_up(uow, d, None, "the recipient has no channel", permanent=True)
+            return
+        channel = Channel(d.channel)
+        release = self.quiet.release_at(now, channel=channel, role=RecipientRole(d.recipient_role), urgency=Urgency(d.urgency))
+        if release is not None:
+            await self._update(session, d, status=Status.held, held_until=release)
+            await self._schedule(session, d.id, d.attempt_seq + 1, release)
+            return
+        address = await self.directory.address(session, d.recipient, channel)
+        if not address:
+            await self._failed(uow, d, channel, f"no {channel} address", permanent=True, now=now)
+            return
+        rendered = self.templates.render(MessageKind(d.kind), channel, await self._context(session, d))
+        message = Outgoing(d.id, address, rendered.subject, rendered.text, self._agency_message(d, rendered, now))
+        try:
+            await self.channels[channel].send(uow, message)
+        except SendError as exc:
+            await self._failed(uow, d, channel, exc.reason, permanent=exc.permanent, now=now)
+            return
+        await self._update(
+            session, d, status=Status.delivered, delivered_at=now, subject=rendered.subject, text=rendered.text,
+            last_error=None, held_until=None,
+        )
+        log.info("delivered", extra=log_fields(delivery=str(d.id), channel=channel.value, kind=d.kind))
+
+    async def _failed(self, uow, d, channel: Channel, reason: str, *, permanent: bool, now: datetime) -> None:
+        attempts = d.attempts + 1
+        step = after_failure(
+            failed_attempts=attempts, permanent=permanent, policy=self.retries[channel],
+            channel_index=d.channel_index, channels=list(d.channels),
+        )
+        log.warning("attempt failed", extra=log_fields(delivery=str(d.id), channel=channel.value, permanent=permanent,
+                                                       reason=reason, retry=step.retry_after is not None))
+        if step.retry_after is not None:
+            await self._update(uow.session, d, status=Status.queued, attempts=attempts, last_error=reason)
+            await self._schedule(uow.session, d.id, d.attempt_seq + 1, now + step.retry_after)
+            return
+        if step.channel_index is None:
+            await self._give_up(uow, d, channel, reason, permanent=permanent)
+            return
+        nxt = Channel(d.channels[step.channel_index])
+        await self._emit(uow, d, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, nxt))
+        await self._update(
+            uow.session, d, status=Status.queued, channel_index=step.channel_index, channel=nxt, attempts=0,
+            last_error=reason,
+        )
+        await self._schedule(uow.session, d.id, d.attempt_seq + 1, now)
+
+    async def _give_up(self, uow, d, channel: Channel | None, reason: str, *, permanent: bool) -> None:
+        await self._emit(uow, d, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, None))
+        await self._update(uow.session, d, status=Status.failed, channel=None, last_error=reason)
+
+    @staticmethod
+    def _failure(d, channel: Channel | None, reason: str, permanent: bool, nxt: Channel | None) -> DeliveryFailed:
+        return DeliveryFailed(
+            delivery_id=d.id, request_id=d.request_id, kind=d.kind, recipient_role=d.recipient_role,
+            agency_code=d.agency_code, channel=channel, permanent=permanent, reason=reason, next_channel=nxt,
+        )
+
+    async def _context(self, session, d) -> dict[str, Any]:
+        agency = self.directory.agencies.by_code.get(d.agency_code or "")
+        name = await self.directory.child_name(session, d.child_id)
+        return {
+            "data": d.data, "child_name": name or "（未登记姓名）", "region_code": d.region_code,
+            "agency_name": agency.name if agency else "", "urgent": d.urgency == Urgency.urgent,
+        }
+
+    @staticmethod
+    def _agency_message(d, rendered, now: datetime) -> AgencyMessage | None:
+        if d.agency_code is None:
+            return None
+        return AgencyMessage(
+            message_id=d.id, request_id=d.request_id, kind=d.kind, urgency=d.urgency, agency_code=d.agency_code,
+            region_code=d.region_code, child_id=d.child_id, subject=rendered.subject, text=rendered.text,
+            data=d.data, sent_at=now,
+        )
+
+    # --- agencies' answers --------------------------------------------------------
+
+    async def agency_answer(self, uow, event: EventEnvelope, *, code: str) -> None:
+        """An answer on from-agency.<code>; a refused one is told why and raised (to the DLQ)."""
+        try:
+            await self.apply_answer(uow, code, self._validate_answer(event, code))
+        except AnswerRefused as refused:
+            await self._refuse(uow, event, code, refused)
+            raise
+
+    async def apply_answer(self, uow, code: str, answer: MessageAcknowledged | MessageAnswered) -> None:
+        """Record the agency's receipt or outcome and tell the sender; a repeat changes nothing."""
+        d = await self._delivery(uow.session, answer.message_id)
+        if d is None or d.agency_code != code:
+            raise AnswerRefused("message_id 不是发给贵单位的消息", "message_id names no message sent to your agency")
+        now = self.clock()
+        if d.acknowledged_at is None:
+            ack = DeliveryAcknowledged(
+                delivery_id=d.id, request_id=d.request_id, kind=d.kind, agency_code=code,
+                acknowledged_at=getattr(answer, "received_at", now), reference=answer.reference,
+            )
+            await self._emit(uow, d, DELIVERY_ACKNOWLEDGED, ack)
+            await self._update(uow.session, d, status=Status.acknowledged, acknowledged_at=now)
+        outcome = answer.model_dump(mode="json", include={"outcome", "decided_at", "reference", "note"})
+        if isinstance(answer, MessageAnswered) and d.outcome != outcome:
+            answered = AgencyAnswered(
+                delivery_id=d.id, request_id=d.request_id, kind=d.kind, agency_code=code, outcome=answer.outcome,
+                decided_at=answer.decided_at, note=answer.note,
+            )
+            await self._emit(uow, d, AGENCY_ANSWERED, answered)
+            await self._update(uow.session, d, status=Status.answered, answered_at=now, outcome=outcome)
+
+    @staticmethod
+    def _validate_answer(event: EventEnvelope, code: str):
+        model = ANSWER_MODELS.get(event.type)
+        if model is None or event.schema_version != 1:
+            raise AnswerRefused(f"不认识的消息类型 {event.type} v{event.schema_version}",
+                                f"unknown answer type {event.type} v{event.schema_version}")
+        if event.producer != code:
+            raise AnswerRefused("producer 应为贵单位代码", f"producer must be your agency code {code}")
+        try:
+            return model.model_validate(event.data)
+        except ValidationError as exc:
+            # Field names and rules only: the input may hold personal data.
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['type']}" for e in exc.errors())
+            raise AnswerRefused(f"数据不符合 {event.type} v1 的格式：{fields}", f"data does not match {event.type} v1: {fields}") from None
+
+    async def _refuse(self, uow, event: EventEnvelope, code: str, refused: AnswerRefused) -> None:
+        """Tell the agency once, in a transaction of its own (the answer's own rolls back)."""
+        async with uow.sibling() as own:
+            new = await own.session.scalar(
+                insert(agency_rejections).values(event_id=event.event_id, agency_code=code, reason=refused.en)
+                .on_conflict_do_nothing().returning(agency_rejections.c.event_id)
+            )
+            if new is not None:
+                reply = AnswerRejected(rejected_event_id=event.event_id, reason_zh=refused.zh, reason_en=refused.en)
+                await own.emit(
+                    for_agency(ANSWER_REJECTED, code), reply, aggregate_id=str(event.event_id), aggregate_version=1,
+                    region_code=event.region_code,
+                )
+            await own.commit()
+
+    # --- the inbox ----------------------------------------------------------------
+
+    async def mark_read(self, uow, user_id: str, delivery_id: UUID) -> bool:
+        result = await uow.session.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id, deliveries.c.recipient == f"user:{user_id}",
+                   deliveries.c.channel == Channel.inbox, deliveries.c.status.in_([Status.delivered, Status.read]))
+            .values(status=Status.read, read_at=func.coalesce(deliveries.c.read_at, self.clock()))
+        )
+        return result.rowcount == 1
+
+    # --- plumbing -----------------------------------------------------------------
+
+    @staticmethod
+    async def _delivery(session, delivery_id: UUID):
+        return (
+            await session.execute(
+                select(deliveries, requests.c.urgency, requests.c.child_id, requests.c.region_code, requests.c.data)
+                .join(requests, requests.c.request_id == deliveries.c.request_id)
+                .where(deliveries.c.id == delivery_id)
+                .with_for_update(of=deliveries)
+            )
+        ).first()
+
+    @staticmethod
+    async def _update(session, d, **values) -> None:
+        await session.execute(update(deliveries).where(deliveries.c.id == d.id).values(**values))
+
+    async def _schedule(self, session, delivery_id: UUID, seq: int, due: datetime) -> None:
+        # A timer per attempt: the poller marks the firing timer done after its handler returns.
+        await session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(attempt_seq=seq))
+        await schedule(session, self.timers, ATTEMPT, f"{delivery_id}:{seq}", due, {"delivery_id": str(delivery_id)})
+
+    @staticmethod
+    async def _emit(uow, d, event_type: EventType, data) -> None:
+        version = await uow.session.scalar(
+            update(deliveries).where(deliveries.c.id == d.id)
+            .values(event_version=deliveries.c.event_version + 1).returning(deliveries.c.event_version)
+        )
+        await uow.emit(event_type, data, aggregate_id=str(d.id), aggregate_version=version, region_code=d.region_code)

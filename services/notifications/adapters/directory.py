@@ -1,0 +1,79 @@
+"""Who a recipient is and how to reach them on a channel.
+
+People come from the database (contact cards from the registry, users from
+the API); agencies from the configuration file. Addresses are looked up at
+each attempt, so a phone corrected in the registry is used by the next retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import select
+
+from services.notifications.adapters.orm import contacts, users
+from services.notifications.config import Agencies, Agency
+from services.notifications.domain.model import recipient_key
+from shared.contracts.notifications_v1 import Channel, MessageRequested, RecipientRole, RecipientSelector
+
+# A user not in the directory is still reached in the app.
+DEFAULT_USER_CHANNELS = [Channel.inbox]
+_FAMILY_SMS = [Channel.sms]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str
+    role: RecipientRole
+    channels: list[Channel]
+    agency: Agency | None = None
+
+
+class Directory:
+    def __init__(self, agencies: Agencies) -> None:
+        self.agencies = agencies
+
+    async def recipients(self, session, request: MessageRequested) -> list[Recipient]:
+        out: list[Recipient] = []
+        for sel in request.recipients:
+            out += await self._select(session, request, sel)
+        return list({r.key: r for r in out}.values())  # the same person named twice gets one message
+
+    async def _select(self, session, request: MessageRequested, sel: RecipientSelector) -> list[Recipient]:
+        role, child = sel.role, request.child_id
+        if role is RecipientRole.guardian:
+            return [Recipient(recipient_key("guardian", child), role, _FAMILY_SMS)]
+        if role is RecipientRole.parents:
+            return [Recipient(recipient_key(p, child), role, _FAMILY_SMS) for p in ("father", "mother")]
+        if role is RecipientRole.user:
+            stored = await session.scalar(select(users.c.channels).where(users.c.user_id == sel.user_id))
+            channels = [Channel(c) for c in stored] if stored else DEFAULT_USER_CHANNELS
+            return [Recipient(recipient_key("user", sel.user_id), role, channels)]
+        agency = self.agencies.find(sel.agency, request.region_code)
+        if agency is None:  # not configured for this place: a delivery with no channel, reported as failed
+            return [Recipient(recipient_key("agency", f"{sel.agency}@{request.region_code[:6]}"), role, [])]
+        return [Recipient(recipient_key("agency", agency.code), role, list(agency.channels), agency)]
+
+    async def child_name(self, session, child_id: UUID | None) -> str | None:
+        if child_id is None:
+            return None
+        card = await session.scalar(select(contacts.c.card).where(contacts.c.child_id == child_id))
+        return card["child_name"] if card else None
+
+    async def address(self, session, recipient: str, channel: Channel) -> str | None:
+        kind, _, ident = recipient.partition(":")
+        if kind == "agency":
+            agency = self.agencies.by_code.get(ident)
+            if agency is None:
+                return None
+            return {Channel.webhook: agency.webhook_url, Channel.email: agency.email, Channel.agency_stream: agency.code}.get(channel)
+        if kind == "user":
+            if channel is Channel.inbox:
+                return ident
+            row = (await session.execute(select(users.c.phone, users.c.email).where(users.c.user_id == ident))).first()
+            return None if row is None else {Channel.sms: row.phone, Channel.email: row.email}.get(channel)
+        if channel is not Channel.sms:
+            return None
+        card = await session.scalar(select(contacts.c.card).where(contacts.c.child_id == UUID(ident)))
+        return ((card or {}).get(kind) or {}).get("phone")  # kind: guardian, father or mother

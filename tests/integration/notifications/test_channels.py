@@ -1,0 +1,78 @@
+"""Each channel delivers: SMS (the provider simulator), e-mail (a local SMTP
+server), a signed webhook, the agency stream (through the outbox) and the inbox."""
+
+import logging
+from email import message_from_bytes
+from email.header import decode_header, make_header
+
+from sqlalchemy import text
+
+from services.notifications.adapters.orm import users
+from tests.integration.notifications.helpers import (
+    EDUCATION,
+    GUARDIAN_PHONE,
+    POLICE,
+    add_child,
+    delivery_rows,
+    enqueue,
+    message,
+    outbox_events,
+)
+
+
+async def test_every_channel_hands_the_message_over(driven, sms, mailbox, webhook, engines, settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    notifier, uow, poller = driven
+    child = await add_child(uow, name="李小花")
+    async with uow() as u:
+        await u.session.execute(users.insert().values(user_id="teacher-9", email="teacher9@school.example", channels=["email"]))
+        await u.commit()
+    request = message(
+        "dropout_report",
+        [{"role": "guardian"}, {"role": "user", "user_id": "helper-7"}, {"role": "user", "user_id": "teacher-9"},
+         {"role": "agency", "agency": "public_security"}, {"role": "agency", "agency": "education_bureau"}],
+        child_id=child, school_days=12, case_id="QF-2026-001",
+    )
+    assert len(await enqueue(notifier, uow, request)) == 5
+
+    assert await poller.fire_due() == 5
+    rows = await delivery_rows(engines["notifications"], request.request_id)
+    assert {r: d["status"] for r, d in rows.items()} == {
+        f"guardian:{child}": "delivered", "user:helper-7": "delivered", "user:teacher-9": "delivered",
+        f"agency:{POLICE}": "delivered", f"agency:{EDUCATION}": "delivered",
+    }
+
+    [sent] = sms.messages
+    assert sent["to"] == GUARDIAN_PHONE and sent["ref"] == str(rows[f"guardian:{child}"]["id"])
+    assert sent["text"].startswith("【守护】李小花") and "[Shouhu]" in sent["text"]  # Chinese first, then English
+
+    [(to, raw)] = mailbox.messages
+    mail = message_from_bytes(raw)
+    assert to == ["teacher9@school.example"]
+    assert str(make_header(decode_header(mail["Subject"]))).startswith("辍学学生劝返无效书面报告")
+
+    [hook] = webhook.requests
+    assert hook["verified"] and hook["delivery"] == str(rows[f"agency:{POLICE}"]["id"])
+    assert hook["body"]["agency_code"] == POLICE and hook["body"]["data"]["case_id"] == "QF-2026-001"
+
+    [to_agency] = await outbox_events(engines["notifications"], "notifications.agency.message", rows[f"agency:{EDUCATION}"]["id"])
+    assert to_agency["stream"] == settings.stream(f"to-agency.{EDUCATION}")
+    assert "12" in to_agency["data"]["text"] and to_agency["data"]["kind"] == "dropout_report"
+
+    assert rows["user:helper-7"]["channel"] == "inbox" and "李小花" in rows["user:helper-7"]["text"]
+    assert await poller.fire_due() == 0  # nothing is sent twice
+    ours = "\n".join(r.getMessage() + str(vars(r)) for r in caplog.records if not r.name.startswith("mail.log"))  # not the test's SMTP server
+    for personal in ("李小花", GUARDIAN_PHONE, "teacher9@school.example"):
+        assert personal not in ours
+    assert ours.count("'delivery'") == 5  # each delivery logged, by id
+
+
+async def test_a_request_names_no_one_twice_and_repeating_it_plans_nothing(driven, engines):
+    notifier, uow, poller = driven
+    child = await add_child(uow)
+    request = message("absence_notice", [{"role": "guardian"}, {"role": "guardian"}], child_id=child)
+    assert len(await enqueue(notifier, uow, request)) == 1
+    assert await enqueue(notifier, uow, request) == []
+    async with engines["notifications"].connect() as conn:
+        n = await conn.scalar(text("SELECT count(*) FROM deliveries WHERE request_id = :r"), {"r": request.request_id})
+    assert n == 1
