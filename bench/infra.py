@@ -1,0 +1,143 @@
+"""The bench's own databases and streams, and a description of the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import secrets
+import uuid
+
+import asyncpg
+from redis.asyncio import Redis
+
+from bench.config import BenchConfig
+from shared.db import alembic_config
+from shared.settings import Settings
+
+# Shouhu's services under test, and the raw pipelines' twins. The raw side
+# writes to databases migrated with the same schema, so both pay for the same
+# tables and indexes; only the code path between Redis and PostgreSQL differs.
+SERVICES = ("registry", "reporting", "visits")
+
+
+def db_name(service: str, *, raw: bool = False) -> str:
+    return f"shouhu_bench_{'raw_' if raw else ''}{service}"
+
+
+def plain(url: str) -> str:
+    """asyncpg wants postgresql://, SQLAlchemy postgresql+asyncpg://."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def recreate_databases(cfg: BenchConfig) -> dict[str, str]:
+    """Drop and create every bench database, then migrate it; returns name -> SQLAlchemy URL."""
+    names = {db_name(s, raw=raw): s for s in SERVICES for raw in (False, True)}
+    conn = await asyncpg.connect(plain(cfg.pg_url))
+    try:
+        for name in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    urls = {name: cfg.database_url(name) for name in names}
+    # Alembic's env.py runs its own event loop: keep it off ours.
+    await asyncio.to_thread(_migrate, {urls[n]: s for n, s in names.items()})
+    return urls
+
+
+def _migrate(targets: dict[str, str]) -> None:
+    from alembic import command
+
+    for url, service in targets.items():
+        command.upgrade(alembic_config(service, url), "heads")
+
+
+def run_id() -> str:
+    return f"bench{uuid.uuid4().hex[:8]}"
+
+
+def service_settings(cfg: BenchConfig, namespace: str) -> Settings:
+    """Production-like settings (env=prod, own secret) pointing at the bench databases."""
+    return Settings(
+        env="prod",
+        jwt_secret=secrets.token_hex(32),
+        id_hash_key=secrets.token_hex(32),
+        redis_url=cfg.redis_url,
+        stream_namespace=namespace,
+        consumer_batch_size=cfg.batch_size,
+        log_level="WARNING",
+        **{f"{s}_database_url": cfg.database_url(db_name(s)) for s in SERVICES},
+    )
+
+
+async def delete_namespace(redis: Redis, prefix: str) -> int:
+    """Delete every key of this run (its streams and DLQs); nothing else."""
+    deleted = 0
+    async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
+        deleted += await redis.delete(key)
+    return deleted
+
+
+async def truncate(url: str, *tables: str) -> None:
+    conn = await asyncpg.connect(plain(url))
+    try:
+        # CASCADE: tables that later migrations hang on these are emptied too (the bench owns them all).
+        await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def count_rows(url: str, table: str) -> int:
+    conn = await asyncpg.connect(plain(url))
+    try:
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await conn.close()
+
+
+# --- the machine -----------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return None
+
+
+async def describe_machine(cfg: BenchConfig) -> dict[str, str]:
+    conn = await asyncpg.connect(plain(cfg.pg_url))
+    try:
+        pg = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    async with Redis.from_url(cfg.redis_url) as r:
+        info = await r.info("server")
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    mem = _memory_gib()
+    return {
+        "cpu": _cpu_model(),
+        "cores": f"{usable} usable ({os.cpu_count()} online)",
+        "memory": f"{mem:.1f} GiB" if mem else "unknown",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgresql": pg.split()[0],
+        "redis": str(info.get("redis_version", "unknown")),
+        "load": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
