@@ -87,7 +87,9 @@ async def main(cfg: BenchConfig) -> list[Figure]:
     redis = Redis.from_url(cfg.redis_url)
     pop = Population()
     try:
-        figures = [await registry_ingest(cfg, rid, pop, redis), *await consumers(cfg, rid, pop, redis)]
+        figures = [await registry_ingest(cfg, rid, pop, redis)] if "ingest" in cfg.only else []
+        if "consumers" in cfg.only:
+            figures += await consumers(cfg, rid, pop, redis)
         if cfg.profile_events:
             from bench import profiling
 

@@ -109,7 +109,7 @@ def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], s
         "With PostgreSQL and Redis running locally (as for `make run`): `make bench`. Sizes and knobs:",
         f"`BENCH_CHILDREN` ({cfg.children}), `BENCH_CLIENTS` ({cfg.clients}), `BENCH_EVENTS` ({cfg.events}),",
         f"`BENCH_CONSUMER_SECONDS` ({cfg.consumer_seconds:.0f}), `BENCH_BATCH_SIZE` ({cfg.batch_size}), "
-        f"`BENCH_REPEAT` ({cfg.repeat}), `BENCH_DATABASE_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT`, and",
+        f"`BENCH_REPEAT` ({cfg.repeat}), `BENCH_ONLY` (ingest,consumers), `BENCH_DATABASE_URL`, `BENCH_REDIS_URL`, `BENCH_OUTPUT`, and",
         "`BENCH_PROFILE=N` (afterwards, cProfile each consumer in process on N events and print where the time goes).",
         "The bench uses only its own databases (`shouhu_bench_*`, dropped and recreated each run) and a stream",
         "namespace unique to the run, deleted at the end.",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import MetaData
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, MetaData, Table, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 NAMING_CONVENTION = {
@@ -20,6 +24,31 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def array_param(name: str, column) -> BindParameter:
+    """A parameter holding a list of ``column``'s values, sent as one PostgreSQL array."""
+    return bindparam(name, type_=ARRAY(column.type))
+
+
+def insert_rows(table: Table, columns: Sequence[str]) -> Insert:
+    """INSERT of many rows as ``SELECT ... FROM unnest(:col1, :col2, ...)``; execute it with
+    ``columns_of(rows)``. One array per column: the statement is the same for any number of rows, so
+    it is built, compiled and prepared once and PostgreSQL receives one message, not one per row.
+    Scalar columns only (unnest flattens arrays)."""
+    source = func.unnest(*(array_param(c, table.c[c]) for c in columns)).table_valued(*columns).render_derived()
+    return insert(table).from_select(list(columns), select(*(source.c[c] for c in columns)))
+
+
+def columns_of(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows as one list per column: the parameters of ``insert_rows``."""
+    return {c: [r[c] for r in rows] for c in rows[0]} if rows else {}
+
+
+def among(column, name: str) -> ColumnElement[bool]:
+    """``column = ANY(:name)``, ``name`` a list: one parameter whatever the number of values (an IN
+    list is a new statement for each length) and a hashed lookup in PostgreSQL."""
+    return column == any_(array_param(name, column))
+
+
 def make_engine(url: str, *, pool_size: int = 10, application_name: str = "shouhu") -> AsyncEngine:
     return create_async_engine(
         url,
@@ -28,7 +57,12 @@ def make_engine(url: str, *, pool_size: int = 10, application_name: str = "shouh
         pool_pre_ping=True,
         # Statement parameters hold names and phones: keep them out of exception texts and logs.
         hide_parameters=True,
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args={"server_settings": {
+            "application_name": application_name,
+            # A generic plan, chosen once while a table is small (a sequential scan), stays on for the
+            # prepared statement's life: an IN of 200 ids over 10,000 rows then takes 50 ms, not 1 ms.
+            "plan_cache_mode": "force_custom_plan",
+        }},
     )
 
 

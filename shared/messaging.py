@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from faststream.redis import RedisRouter, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
@@ -39,11 +40,11 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
-from sqlalchemy.dialects.postgresql import insert
 
 from shared.contracts.envelope import EventEnvelope, parse_event
+from shared.db import among, insert_rows
 from shared.failpoints import failpoint
 from shared.logs import log_fields
 from shared.outbox import DATA_FIELD
@@ -53,6 +54,7 @@ from shared.tasks import sleep_unless_stopped
 log = logging.getLogger("shouhu.consumer")
 
 Handler = Callable[[Any, EventEnvelope], Awaitable[None]]
+BatchHandler = Callable[[Any, list[EventEnvelope]], Awaitable[None]]
 
 
 class Ordering(enum.Enum):
@@ -88,6 +90,37 @@ class Subscription:
     handlers: dict[str, Handler]
     ordering: Ordering = Ordering.STRICT
     description: str = ""
+    # Handlers given a run of events of one type at once, of distinct aggregates, in stream order:
+    # they can apply a whole run in a few statements instead of a few per event.
+    batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
+
+    @property
+    def event_types(self) -> list[str]:
+        return sorted({*self.handlers, *self.batch_handlers})
+
+
+@dataclass
+class _Run:
+    """Consecutive events for one batch handler; a second event of an aggregate starts a new run,
+    so each run holds one event per aggregate and order within an aggregate is kept."""
+
+    handler: BatchHandler | None = None
+    event_type: str = ""
+    events: list[EventEnvelope] = field(default_factory=list)
+    aggregates: set[str] = field(default_factory=set)
+
+    def fits(self, event: EventEnvelope) -> bool:
+        return event.type == self.event_type and event.aggregate_id not in self.aggregates
+
+    async def flush(self, uow) -> None:
+        if self.events:
+            await self.handler(uow, self.events)
+        self.events, self.aggregates = [], set()
+
+    def add(self, handler: BatchHandler, event: EventEnvelope) -> None:
+        self.handler, self.event_type = handler, event.type
+        self.events.append(event)
+        self.aggregates.add(event.aggregate_id)
 
 
 @dataclass
@@ -106,6 +139,24 @@ class ReliableConsumer:
         self.uow_factory, self.inbox, self.positions = uow_factory, inbox, positions
         self.consumer_name = settings.consumer(service)
         self.subscriptions: list[Subscription] = []
+        # Built once: the same statements for every batch (compiled and prepared once).
+        held = (
+            select(positions.c.aggregate_id, positions.c.version)
+            .where(positions.c.stream == bindparam("stream"), among(positions.c.aggregate_id, "aggregate_ids"))
+            .with_for_update()
+            .cte("held")
+        )
+        self._lookup = union_all(
+            select(held.c.aggregate_id, held.c.version),
+            select(cast(inbox.c.event_id, Text), literal(None, Integer)).where(
+                inbox.c.consumer == bindparam("group"), among(inbox.c.event_id, "event_ids")
+            ),
+        )
+        self._record_inbox = insert_rows(inbox, ("consumer", "event_id")).on_conflict_do_nothing()
+        moved = insert_rows(positions, ("stream", "aggregate_id", "version"))
+        self._record_both = moved.on_conflict_do_update(
+            index_elements=["stream", "aggregate_id"], set_={"version": moved.excluded.version}
+        ).add_cte(self._record_inbox.cte("inboxed"))
 
     def subscribe(self, subscription: Subscription) -> None:
         self.subscriptions.append(subscription)
@@ -121,7 +172,7 @@ class ReliableConsumer:
                 stream, group=self.group, consumer=self.consumer_name, batch=True,
                 max_records=s.consumer_batch_size, polling_interval=s.consumer_block_ms,
             )
-            doc = sub.description or f"Handles: {', '.join(sorted(sub.handlers))}"
+            doc = sub.description or f"Handles: {', '.join(sub.event_types)}"
             router.subscriber(
                 stream=main, parser=_keep_raw_entries, ack_policy=AckPolicy.MANUAL,
                 title=f"{stream}:{self.group}", description=doc,
@@ -205,29 +256,12 @@ class ReliableConsumer:
         return outcome
 
     async def _apply(self, sub: Subscription, events: list[tuple[bytes, EventEnvelope]]) -> Outcome:
-        inbox, positions = self.inbox, self.positions
         outcome = Outcome()
         async with self.uow_factory() as uow:
             session = uow.session
-            ids = [e.event_id for _, e in events]
-            seen = set(
-                await session.scalars(
-                    select(inbox.c.event_id).where(inbox.c.consumer == self.group, inbox.c.event_id.in_(ids))
-                )
-            )
-            held = dict(
-                (
-                    await session.execute(
-                        select(positions.c.aggregate_id, positions.c.version)
-                        .where(
-                            positions.c.stream == sub.stream,
-                            positions.c.aggregate_id.in_({e.aggregate_id for _, e in events}),
-                        )
-                        .with_for_update()
-                    )
-                ).all()
-            )
+            seen, held = await self._seen_and_held(session, sub.stream, events)
             moved: dict[str, int] = {}
+            run = _Run()
             for entry_id, event in events:
                 agg, version = event.aggregate_id, event.aggregate_version
                 current = held.get(agg, 0)
@@ -237,27 +271,51 @@ class ReliableConsumer:
                     outcome.waiting.append(entry_id)
                     continue
                 else:
-                    handler = sub.handlers.get(event.type)
-                    if handler is not None:
+                    batch_handler = sub.batch_handlers.get(event.type)
+                    if batch_handler is None or not run.fits(event):
+                        await run.flush(uow)
+                    if batch_handler is not None:
+                        run.add(batch_handler, event)
+                    elif (handler := sub.handlers.get(event.type)) is not None:
                         await handler(uow, event)
                     held[agg] = moved[agg] = version
                     outcome.done.append(entry_id)
                 seen.add(event.event_id)
+            await run.flush(uow)
             done = set(outcome.done)
-            rows = [{"consumer": self.group, "event_id": e.event_id} for i, e in events if i in done]
-            if rows:
-                await session.execute(insert(inbox).values(rows).on_conflict_do_nothing())
-            if moved:
-                stmt = insert(positions).values(
-                    [{"stream": sub.stream, "aggregate_id": a, "version": v} for a, v in moved.items()]
-                )
-                await session.execute(
-                    stmt.on_conflict_do_update(index_elements=["stream", "aggregate_id"], set_={"version": stmt.excluded.version})
-                )
+            await self._record(session, sub.stream, [e.event_id for i, e in events if i in done], moved)
             failpoint("consumer.before_commit")
             await uow.commit()
         failpoint("consumer.after_commit")
         return outcome
+
+    async def _seen_and_held(self, session, stream: str, events) -> tuple[set[UUID], dict[str, int]]:
+        """Which events this group applied already, and the version it holds of each aggregate
+        (those rows locked until commit), in one round trip."""
+        rows = await session.execute(self._lookup, {
+            "group": self.group, "stream": stream, "event_ids": [e.event_id for _, e in events],
+            "aggregate_ids": sorted({e.aggregate_id for _, e in events}),
+        })
+        seen, versions = set(), {}
+        for key, version in rows:
+            if version is None:
+                seen.add(UUID(key))
+            else:
+                versions[key] = version
+        return seen, versions
+
+    async def _record(self, session, stream: str, event_ids: list[UUID], moved: dict[str, int]) -> None:
+        """The inbox rows of the events done and the new positions of the aggregates moved, in one statement."""
+        if event_ids:
+            inboxed = {"consumer": [self.group] * len(event_ids), "event_id": event_ids}
+            if moved:
+                aggregates = sorted(moved)
+                await session.execute(self._record_both, inboxed | {
+                    "stream": [stream] * len(aggregates), "aggregate_id": aggregates,
+                    "version": [moved[a] for a in aggregates],
+                })
+            else:
+                await session.execute(self._record_inbox, inboxed)
 
     async def _to_dlq(self, stream: str, entry_id: bytes, fields: dict[bytes, bytes], error: str, *, permanent: bool) -> None:
         deliveries = await self._deliveries(stream, entry_id)

@@ -49,18 +49,22 @@ class EventType:
         return EventEnvelope[self.model]
 
 
+class _Head(BaseModel):
+    """What picks the model to validate an envelope with: its type and version."""
+
+    type: str
+    schema_version: int = 1
+
+
 def parse_event(raw: bytes | str | dict[str, Any]) -> EventEnvelope:
     """Validate an envelope and, for a known type and version, its data.
 
     Unknown types parse with ``data`` left as a dict so that consumers can skip
     events they do not handle; malformed input raises ``pydantic.ValidationError``.
     """
-    generic = (
-        EventEnvelope[dict[str, Any]].model_validate(raw)
-        if isinstance(raw, dict)
-        else EventEnvelope[dict[str, Any]].model_validate_json(raw)
-    )
-    known = EventType.registry.get((generic.type, generic.schema_version))
-    if known is None:
-        return generic
-    return generic.model_copy(update={"data": known.model.model_validate(generic.data)})
+    as_dict = isinstance(raw, dict)
+    head = _Head.model_validate(raw) if as_dict else _Head.model_validate_json(raw)
+    known = EventType.registry.get((head.type, head.schema_version))
+    # The whole envelope in one pass, with the data model of its type where it is known.
+    model = known.envelope_model if known is not None else EventEnvelope[dict[str, Any]]
+    return model.model_validate(raw) if as_dict else model.model_validate_json(raw)

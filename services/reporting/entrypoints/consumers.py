@@ -1,5 +1,5 @@
 from services.reporting.service_layer import handlers
-from shared.contracts.registry_v1 import REGISTRY_EVENTS
+from shared.contracts.registry_v1 import CHILD_REGISTERED, CHILD_UPDATED, REGISTRY_EVENTS
 from shared.messaging import Subscription
 
 
@@ -7,6 +7,7 @@ def subscriptions() -> list[Subscription]:
     return [
         Subscription(
             REGISTRY_EVENTS,
-            {"registry.child.registered": handlers.child_registered, "registry.child.updated": handlers.child_updated},
+            {CHILD_UPDATED.name: handlers.child_updated},
+            batch_handlers={CHILD_REGISTERED.name: handlers.children_registered},
         )
     ]

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import String, and_, cast, func, insert, literal, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, cast, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from services.visits.domain.compliance import ACTIVITY_CONTACT, Contact, Pairing
 from services.visits.domain.model import ChildPlace, Helper, Pairing, VisitRecord
 from services.visits.domain.rules import VisitRule
 from services.visits.domain.windows import Term, Window
+from shared.db import among, array_param, columns_of, insert_rows
 from shared.contracts.visits_v1 import ContactKind, HelperRole, PairingEndReason, WindowKind
 
 WINDOW_END = "visits.window_end"  # the timer kind: a child-rule-window has ended
@@ -48,6 +49,11 @@ def in_force(day: date):
     return and_(pairings.c.started_on <= day, or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > day))
 
 
+_ADD_CHILDREN = insert_rows(
+    children, ("child_id", "village_code", "school_id", "class_name", "left_behind_type")
+).on_conflict_do_nothing()
+
+
 class ChildRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -61,9 +67,9 @@ class ChildRepository:
         rows = (await self.session.execute(select(*_CHILD).where(children.c.child_id.in_(child_ids)))).mappings()
         return {r["child_id"]: ChildPlace(**r) for r in rows}
 
-    async def upsert(self, child_id: UUID, values: dict) -> None:
-        stmt = pg_insert(children).values(child_id=child_id, **values)
-        await self.session.execute(stmt.on_conflict_do_nothing())
+    async def add_many(self, places: list[dict]) -> None:
+        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are."""
+        await self.session.execute(_ADD_CHILDREN, columns_of(places))
 
     async def update(self, child_id: UUID, **values) -> None:
         await self.session.execute(
@@ -143,16 +149,21 @@ class HelperRepository:
     async def get(self, helper_id: UUID) -> Helper | None:
         return (await self.get_many([helper_id])).get(helper_id)
 
-    async def class_teachers(self, school_id: str | None, class_name: str | None) -> list[Helper]:
-        if not (school_id and class_name):
-            return []
+    async def class_teachers(self, classes: set[tuple[str | None, str | None]]) -> dict[tuple[str, str], list[Helper]]:
+        """The class teachers of each (school, class); classes without both named have none."""
+        wanted = sorted((s, c) for s, c in classes if s and c)
+        if not wanted:
+            return {}
         rows = await self.session.execute(
             select(*_HELPER).where(
-                helpers.c.role == HelperRole.class_teacher.value, helpers.c.school_id == school_id,
-                helpers.c.class_name == class_name,
+                helpers.c.role == HelperRole.class_teacher.value,
+                tuple_(helpers.c.school_id, helpers.c.class_name).in_(wanted),
             )
         )
-        return [_helper(r) for r in rows.mappings()]
+        out: dict[tuple[str, str], list[Helper]] = defaultdict(list)
+        for r in rows.mappings():
+            out[r["school_id"], r["class_name"]].append(_helper(r))
+        return out
 
 
 class PairingRepository:
@@ -348,35 +359,65 @@ class RecordRepository:
         ))
 
 
+def _arm_statement(only_some_children: bool):
+    """INSERT of window-end timers: (rule, window) rows from arrays x the county's open children paired
+    with a helper of one of the rule's roles. Built once, whatever the number of windows or children."""
+    text_param = lambda name: array_param(name, timers.c.key)  # noqa: E731
+    plan = func.unnest(
+        *(text_param(c) for c in ("rule_code", "window", "start", "end", "key_suffix", "roles")),
+        array_param("deadline", timers.c.due_at),
+    ).table_valued("rule_code", "window", "start", "end", "key_suffix", "roles", "deadline").render_derived()
+    child = cast(children.c.child_id, String)
+    where = [
+        children.c.village_code.startswith(bindparam("county")), children.c.closed_on.is_(None),
+        helpers.c.role == any_(func.string_to_array(plan.c.roles, ",")), in_force(bindparam("today")),
+    ]
+    if only_some_children:
+        where.append(among(children.c.child_id, "child_ids"))
+    rows = (
+        select(
+            literal(WINDOW_END), child + plan.c.key_suffix, plan.c.deadline,
+            func.jsonb_build_object(
+                "child_id", child, "rule_code", plan.c.rule_code, "window", plan.c.window,
+                "start", plan.c.start, "end", plan.c.end,
+            ),
+        )
+        .select_from(children.join(pairings, pairings.c.child_id == children.c.child_id)
+                     .join(helpers, helpers.c.id == pairings.c.helper_id))
+        .join(plan, literal(True))
+        .where(*where).distinct()
+    )
+    stmt = pg_insert(timers).from_select(["kind", "key", "due_at", "payload"], rows)
+    return stmt.on_conflict_do_nothing(index_elements=["kind", "key"])
+
+
+_ARM, _ARM_CHILDREN = _arm_statement(False), _arm_statement(True)
+
+
 class ScheduleRepository:
     """The window-end timers (timers are data) and the overdue windows found."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def arm(self, county: str, rule: VisitRule, window: Window, today: date, child_ids: list[UUID] | None) -> None:
-        """A timer at the end of ``window`` for every open child of ``county`` whose pairings bind it to ``rule``.
-
-        An existing timer is left alone (``shared.timers.schedule`` would re-arm a fired one)."""
-        key = cast(children.c.child_id, String) + f":{rule.code}:{window.key}"
-        payload = func.jsonb_build_object(
-            "child_id", cast(children.c.child_id, String), "rule_code", rule.code, "window", window.kind.value,
-            "start", window.start.isoformat(), "end", window.end.isoformat(),
-        )
-        where = [
-            children.c.village_code.startswith(county, autoescape=True), children.c.closed_on.is_(None),
-            helpers.c.role.in_([r.value for r in rule.roles]), in_force(today),
-        ]
-        if child_ids is not None:
-            where.append(children.c.child_id.in_(child_ids))
-        rows = (
-            select(literal(WINDOW_END), key, literal(window.deadline), payload)
-            .select_from(children.join(pairings, pairings.c.child_id == children.c.child_id)
-                         .join(helpers, helpers.c.id == pairings.c.helper_id))
-            .where(*where).distinct()
-        )
-        stmt = pg_insert(timers).from_select(["kind", "key", "due_at", "payload"], rows)
-        await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["kind", "key"]))
+    async def arm(self, county: str, windows: list[tuple[VisitRule, Window]], today: date,
+                  child_ids: list[UUID] | None) -> None:
+        """A timer at the end of each rule's window for every open child of ``county`` whose pairings
+        bind it to that rule, in one statement. An existing timer is left alone
+        (``shared.timers.schedule`` would re-arm a fired one)."""
+        if not windows:
+            return
+        plan = {
+            "rule_code": [r.code for r, _ in windows], "window": [w.kind.value for _, w in windows],
+            "start": [w.start.isoformat() for _, w in windows], "end": [w.end.isoformat() for _, w in windows],
+            "key_suffix": [f":{r.code}:{w.key}" for r, w in windows], "deadline": [w.deadline for _, w in windows],
+            "roles": [",".join(role.value for role in r.roles) for r, _ in windows],
+        }
+        params = plan | {"county": county, "today": today}
+        if child_ids is None:
+            await self.session.execute(_ARM, params)
+        else:
+            await self.session.execute(_ARM_CHILDREN, params | {"child_ids": child_ids})
 
     async def disarm(self, child_id: UUID) -> None:
         await self.session.execute(timers.delete().where(

@@ -11,13 +11,13 @@ def subscriptions() -> list[Subscription]:
         Subscription(
             REGISTRY_EVENTS,
             {
-                CHILD_REGISTERED.name: handlers.child_registered,
                 CHILD_UPDATED.name: handlers.child_updated,
                 CHILD_TRANSFERRED.name: handlers.child_transferred,
                 ARCHIVE_CLOSED.name: handlers.archive_closed,
                 ARCHIVE_REOPENED.name: handlers.archive_reopened,
                 CHILD_MERGED.name: handlers.child_merged,
             },
+            batch_handlers={CHILD_REGISTERED.name: handlers.children_registered},
         ),
         Subscription(REGISTRY_CONTACTS, {CHILD_CONTACTS.name: handlers.contacts_changed}, Ordering.LATEST),
     ]

@@ -59,13 +59,15 @@ async def finish_pairing(uow, pairing: Pairing, role: HelperRole, region_code: s
                    region_code=region_code, actor=actor)
 
 
-async def pair_class_teachers(uow, child: ChildPlace, today: date, actor: str) -> None:
+async def pair_class_teachers(uow, kids: list[ChildPlace], today: date, actor: str) -> None:
     """The class teacher comes from the child's school and class (registry): pair them."""
-    teachers = await uow.helpers.class_teachers(child.school_id, child.class_name)
-    held = {p.helper_id for p, _ in await uow.pairings.active(child_id=child.child_id)}
-    for teacher in teachers:
-        if teacher.id not in held:
-            await start_pairing(uow, teacher, child, today, actor)
+    teachers = await uow.helpers.class_teachers({(c.school_id, c.class_name) for c in kids})
+    for child in kids:
+        theirs = teachers.get((child.school_id, child.class_name), [])
+        held = {p.helper_id for p, _ in await uow.pairings.active(child_id=child.child_id)} if theirs else set()
+        for teacher in theirs:
+            if teacher.id not in held:
+                await start_pairing(uow, teacher, child, today, actor)
 
 
 async def register_helper(uow, helper: Helper, *, actor: str, today: date) -> Helper:

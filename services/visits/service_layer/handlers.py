@@ -3,7 +3,9 @@ and the pairings and schedule that follow the child (转移、结档、合并)."
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
+from uuid import UUID
 
 from services.visits.domain.model import ChildPlace, teaches
 from services.visits.domain.windows import today_local
@@ -19,10 +21,18 @@ _PLACE = ("village_code", "school_id", "class_name", "left_behind_type")
 _ACTOR = "visits.registry-sync"
 
 
-async def child_registered(uow, event: EventEnvelope[ChildRegistered]) -> None:
-    d = event.data
-    await uow.children.upsert(d.child_id, {k: getattr(d, k) for k in _PLACE})
-    await _follow(uow, await uow.children.get(d.child_id), None, PairingEndReason.class_changed, event.occurred_at.date())
+async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]]) -> None:
+    """A run of new children: their places, their class teachers, their schedule (armed once per county)."""
+    await uow.children.add_many([{"child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _PLACE}} for e in events])
+    kids = list((await uow.children.get_many([e.data.child_id for e in events])).values())
+    today = today_local()
+    await pair_class_teachers(uow, kids, today, _ACTOR)
+    by_county: dict[str, list[UUID]] = defaultdict(list)
+    for child in kids:
+        if child.closed_on is None:
+            by_county[child.county].append(child.child_id)
+    for county, child_ids in sorted(by_county.items()):
+        await schedule.arm(uow, today, county=county, child_ids=child_ids)
 
 
 async def child_updated(uow, event: EventEnvelope[ChildUpdated]) -> None:
@@ -57,7 +67,7 @@ async def _follow(uow, child: ChildPlace, before: ChildPlace | None, reason: Pai
         for p in held:
             if not teaches(teachers[p.helper_id], child):
                 await finish_pairing(uow, p, HelperRole.class_teacher, child.village_code, on, reason, _ACTOR)
-    await pair_class_teachers(uow, child, today, _ACTOR)
+    await pair_class_teachers(uow, [child], today, _ACTOR)
     if before is None:
         await schedule.arm(uow, today, county=child.county, child_ids=[child.child_id])
     else:  # windows of rules that no longer bind the child (or of the old county) are dropped

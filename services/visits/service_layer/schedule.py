@@ -24,10 +24,12 @@ async def arm(uow, today: date, *, county: str, child_ids: list[UUID] | None = N
     """Arm the running (or, in a school holiday, the next) window of each rule in force in
     ``county`` for its children (or only ``child_ids``); existing timers stay as they are."""
     versions, terms = await county_setup(uow, county, today)
-    for rule in rules_in_force(versions, today):
-        if (codes is None or rule.code in codes) and (kinds is None or rule.window in kinds):
-            window = window_at_or_after(rule.window, today, terms)
-            await uow.schedule.arm(county, rule, window, today, child_ids)
+    windows = [
+        (rule, window_at_or_after(rule.window, today, terms))
+        for rule in rules_in_force(versions, today)
+        if (codes is None or rule.code in codes) and (kinds is None or rule.window in kinds)
+    ]
+    await uow.schedule.arm(county, windows, today, child_ids)
 
 
 async def rearm_child(uow, child_id: UUID, county: str, today: date) -> None:

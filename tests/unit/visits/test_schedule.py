@@ -34,8 +34,8 @@ class FakeUow:
         self.overdue.add((child_id, code, window.key))
         return new
 
-    def _arm(self, county, rule, window, today, child_ids) -> None:
-        self.armed.append((rule.code, window.start, today))
+    def _arm(self, county, windows, today, child_ids) -> None:
+        self.armed += [(rule.code, window.start, today) for rule, window in windows]
 
     async def emit(self, event_type, data, **fields) -> None:
         self.events.append((event_type.name, data, fields))
