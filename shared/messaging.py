@@ -12,7 +12,8 @@ starts late still gets the whole backlog (FastStream would create it at ``$``).
 
 Each batch is applied in one transaction together with the inbox rows
 (``event_id``) and the per-aggregate positions, then acknowledged. A
-redelivered event changes nothing. Events of one aggregate are applied in
+redelivered event changes nothing, even when two consumers of the group hold it
+at once (the batch's aggregates are locked first). Events of one aggregate are applied in
 ``aggregate_version`` order: with ``Ordering.STRICT`` an event whose
 predecessor is missing waits (stays pending) until the predecessor has been
 applied; with ``Ordering.LATEST`` (snapshots) an older event is skipped.
@@ -40,7 +41,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, func, literal, select, union_all
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, false, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from shared.contracts.envelope import EventEnvelope, parse_event
@@ -140,14 +141,18 @@ class ReliableConsumer:
         self.consumer_name = settings.consumer(service)
         self.subscriptions: list[Subscription] = []
         # Built once: the same statements for every batch (compiled and prepared once).
-        held = (
-            select(positions.c.aggregate_id, positions.c.version)
-            .where(positions.c.stream == bindparam("stream"), among(positions.c.aggregate_id, "aggregate_ids"))
-            .with_for_update()
-            .cte("held")
+        # Lock the batch's aggregates, creating the position rows not there yet (version 0): two consumers
+        # of the group given the same event (a claimer taking over from a slow one) then queue on the lock,
+        # and the second sees the first's committed position. The WHERE false updates nothing but still
+        # locks (PostgreSQL's ON CONFLICT DO UPDATE locks every conflicting row).
+        ensured = insert_rows(positions, ("stream", "aggregate_id", "version"))
+        self._lock = ensured.on_conflict_do_update(
+            index_elements=["stream", "aggregate_id"], set_={"version": ensured.excluded.version}, where=false()
         )
         self._lookup = union_all(
-            select(held.c.aggregate_id, held.c.version),
+            select(positions.c.aggregate_id, positions.c.version).where(
+                positions.c.stream == bindparam("stream"), among(positions.c.aggregate_id, "aggregate_ids")
+            ),
             select(cast(inbox.c.event_id, Text), literal(None, Integer)).where(
                 inbox.c.consumer == bindparam("group"), among(inbox.c.event_id, "event_ids")
             ),
@@ -290,11 +295,16 @@ class ReliableConsumer:
         return outcome
 
     async def _seen_and_held(self, session, stream: str, events) -> tuple[set[UUID], dict[str, int]]:
-        """Which events this group applied already, and the version it holds of each aggregate
-        (those rows locked until commit), in one round trip."""
+        """Which events this group applied already, and the version it holds of each aggregate, with
+        the aggregates locked until commit. Two statements: the lookup's snapshot must be taken after
+        the lock is held, to see what a consumer that held it before has committed."""
+        aggregates = sorted({e.aggregate_id for _, e in events})  # one order for all: no deadlocks
+        await session.execute(self._lock, {
+            "stream": [stream] * len(aggregates), "aggregate_id": aggregates, "version": [0] * len(aggregates),
+        })
         rows = await session.execute(self._lookup, {
             "group": self.group, "stream": stream, "event_ids": [e.event_id for _, e in events],
-            "aggregate_ids": sorted({e.aggregate_id for _, e in events}),
+            "aggregate_ids": aggregates,
         })
         seen, versions = set(), {}
         for key, version in rows:

@@ -3,6 +3,7 @@ in what order, and what happens when a run fails."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from pydantic import BaseModel
@@ -103,3 +104,50 @@ async def test_a_failing_run_is_retried_event_by_event_so_the_others_still_apply
     assert recorder.calls == [("batch", ["x@1"]), ("batch", ["y@1"])]
     assert sorted(outcome.done) == [b"1-0", b"3-0"]
     assert [entry for entry, _ in outcome.failed] == [b"2-0"]
+
+
+async def test_two_consumers_of_a_group_given_the_same_events_at_once_apply_them_once(settings, redis, engines):
+    """A claimer can take over entries that a slow consumer is still applying: the two transactions
+    overlap, and the per-aggregate lock must let only one of them apply each event."""
+    recorder = Recorder()
+    first_inside = asyncio.Event()
+
+    async def slow_batch(uow, events):
+        first_inside.set()
+        await asyncio.sleep(0.5)  # still inside the transaction while the other consumer starts
+        await recorder.batch(uow, events)
+
+    one, sub = await _consumer(settings, redis, engines["reporting"], recorder)
+    sub.batch_handlers[ADDED.name] = slow_batch
+    other = ReliableConsumer(
+        service=one.group, settings=settings, redis=redis, uow_factory=one.uow_factory, inbox=inbox,
+        positions=positions,
+    )
+    entries = [_entry(0, ADDED, "p", 1), _entry(1, ADDED, "q", 1)]
+
+    async def second():
+        await first_inside.wait()
+        return await other.process(sub, entries)
+
+    outcomes = await asyncio.gather(one.process(sub, entries), second())
+
+    assert recorder.calls == [("batch", ["p@1", "q@1"])]
+    assert all(sorted(o.done) == [b"1-0", b"2-0"] for o in outcomes)
+
+
+async def test_events_of_one_child_split_between_two_consumers_are_applied_in_order(settings, redis, engines):
+    recorder = Recorder()
+    one, sub = await _consumer(settings, redis, engines["reporting"], recorder)
+    other = ReliableConsumer(
+        service=one.group, settings=settings, redis=redis, uow_factory=one.uow_factory, inbox=inbox,
+        positions=positions,
+    )
+    v1, v2 = _entry(0, ADDED, "r", 1), _entry(1, CHANGED, "r", 2)
+
+    early = await one.process(sub, [v2])  # the successor arrives first, at one consumer
+    assert early.waiting == [b"2-0"] and recorder.calls == []
+    await other.process(sub, [v1])
+    late = await one.process(sub, [v2])  # delivered again (by the claimer) after its predecessor
+
+    assert late.done == [b"2-0"]
+    assert recorder.calls == [("batch", ["r@1"]), ("one", "r@2")]
