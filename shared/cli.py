@@ -113,6 +113,55 @@ def dlq_replay_cmd(
 
 
 @app.command()
+def status(
+    service: ServiceArg = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line instead of a table")] = False,
+) -> None:
+    """Consumer groups (消费组: pending, oldest pending idle, lag, DLQ), outbox backlog and deadlines due, per service."""
+    import importlib
+
+    from redis.asyncio import Redis
+
+    from shared.db import make_engine
+    from shared.messaging import dlq_name
+    from shared.metrics import group_status, timers_due, unsent
+
+    settings = get_settings()
+
+    async def gather() -> list[dict]:
+        rows = []
+        async with Redis.from_url(settings.redis_url) as r:
+            for name in _services(service):
+                spec = importlib.import_module(f"services.{name}.app").SPEC
+                engine = make_engine(settings.database_url(name), pool_size=1, application_name="shouhu-status")
+                try:
+                    row = {"service": name, "groups": []}
+                    for sub in spec.subscriptions():
+                        stream = settings.stream(sub.stream)
+                        row["groups"].append(vars(await group_status(r, stream, name, dlq_name(stream))))
+                    if spec.outbox is not None:
+                        row["outbox_unsent"] = await unsent(engine, spec.outbox)
+                    if spec.timers is not None:
+                        row["timers_due"] = await timers_due(engine, spec.timers)
+                finally:
+                    await engine.dispose()
+                rows.append(row)
+        return rows
+
+    for row in asyncio.run(gather()):
+        if as_json:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+            continue
+        extras = "".join(f"  {k} {row[k]}" for k in ("outbox_unsent", "timers_due") if k in row)
+        typer.echo(f"{row['service']}{extras}")
+        for g in row["groups"]:
+            typer.echo(
+                f"  {g['stream']}: pending {g['pending']}, oldest pending {g['oldest_pending_idle_s']:.1f} s, "
+                f"lag {g['lag'] if g['lag'] is not None else '?'}, dlq {g['dlq']}"
+            )
+
+
+@app.command()
 def run(service: ServiceArg = None) -> None:
     """Run one service, or all four as child processes in the foreground (Ctrl-C stops them)."""
     names = _services(service)

@@ -48,6 +48,7 @@ from shared.contracts.envelope import EventEnvelope, parse_event
 from shared.db import among, insert_rows
 from shared.failpoints import failpoint
 from shared.logs import log_fields
+from shared.metrics import ServiceMetrics
 from shared.outbox import DATA_FIELD
 from shared.settings import Settings
 from shared.tasks import sleep_unless_stopped
@@ -134,9 +135,10 @@ class Outcome:
 class ReliableConsumer:
     def __init__(
         self, *, service: str, settings: Settings, redis: Redis, uow_factory: Callable[[], Any],
-        inbox: Table, positions: Table,
+        inbox: Table, positions: Table, metrics: ServiceMetrics | None = None,
     ) -> None:
         self.group, self.settings, self.redis = service, settings, redis
+        self.metrics = metrics or ServiceMetrics(service)
         self.uow_factory, self.inbox, self.positions = uow_factory, inbox, positions
         self.consumer_name = settings.consumer(service)
         self.subscriptions: list[Subscription] = []
@@ -227,6 +229,14 @@ class ReliableConsumer:
 
     async def process(self, sub: Subscription, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> Outcome:
         stream = self.settings.stream(sub.stream)
+        with self.metrics.batch_seconds.labels(stream, self.group).time():
+            outcome = await self._process(sub, stream, entries)
+        for name, ids in (("done", outcome.done), ("waiting", outcome.waiting), ("failed", outcome.failed)):
+            if ids:
+                self.metrics.consumed.labels(stream, self.group, name).inc(len(ids))
+        return outcome
+
+    async def _process(self, sub: Subscription, stream: str, entries) -> Outcome:
         events: list[tuple[bytes, EventEnvelope]] = []
         outcome = Outcome()
         for entry_id, fields in entries:
@@ -345,6 +355,7 @@ class ReliableConsumer:
             )
             pipe.xack(stream, self.group, entry_id)
             await pipe.execute()
+        self.metrics.dead_lettered.labels(stream, self.group).inc()
         log.error("event moved to the DLQ", extra=log_fields(stream=stream, entry=entry_id.decode(), deliveries=deliveries))
 
     async def _deliveries(self, stream: str, entry_id: bytes) -> int:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from faststream.redis import RedisBroker, RedisRouter
 from faststream.specification import AsyncAPI
 from redis.asyncio import Redis
@@ -25,7 +27,8 @@ from shared.contracts.envelope import EventType
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import install_error_handlers
 from shared.logs import configure_logging
-from shared.messaging import ReliableConsumer, Subscription
+from shared.messaging import ReliableConsumer, Subscription, dlq_name
+from shared.metrics import ServiceMetrics, group_status, timers_due, unsent
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import SERVICE_PORTS, Settings, get_settings
 from shared.timers import TimerHandler, TimerPoller
@@ -65,6 +68,7 @@ class Runtime:
     consumer: ReliableConsumer | None = None
     relay: OutboxRelay | None = None
     timer_poller: TimerPoller | None = None
+    metrics: ServiceMetrics | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def uow(self) -> SqlUnitOfWork:
@@ -95,7 +99,7 @@ def build_broker(spec: ServiceSpec, settings: Settings, runtime: Runtime) -> Red
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = Runtime(spec=spec, settings=settings)
+    runtime = Runtime(spec=spec, settings=settings, metrics=ServiceMetrics(spec.name))
     runtime.engine = make_engine(settings.database_url(spec.name), application_name=f"shouhu-{spec.name}")
     runtime.sessionmaker = make_sessionmaker(runtime.engine)
     runtime.redis = Redis.from_url(settings.redis_url)
@@ -106,7 +110,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         inbox, positions = spec.consumer_tables
         runtime.consumer = ReliableConsumer(
             service=spec.name, settings=settings, redis=runtime.redis, uow_factory=runtime.uow,
-            inbox=inbox, positions=positions,
+            inbox=inbox, positions=positions, metrics=runtime.metrics,
         )
         for sub in subscriptions:
             runtime.consumer.subscribe(sub)
@@ -166,6 +170,28 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         healthy = state["redis"] == state["postgres"] == "ok"
         state["status"] = "ok" if healthy else "degraded"
         return JSONResponse(state, status_code=200 if healthy else 503)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        # The route's template (/api/v1/children/{child_id}), never the path with its ids.
+        route = getattr(request.scope.get("route"), "path", "(unmatched)")
+        runtime.metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
+        runtime.metrics.http_seconds.labels(request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics: events, backlogs, DLQ, HTTP")
+    async def metrics() -> Response:
+        m = runtime.metrics
+        for sub in subscriptions:
+            stream = settings.stream(sub.stream)
+            m.set_group(await group_status(runtime.redis, stream, spec.name, dlq_name(stream)))
+        if spec.outbox is not None:
+            m.outbox_backlog.set(await unsent(runtime.engine, spec.outbox))
+        if spec.timers is not None:
+            m.timers_due.set(await timers_due(runtime.engine, spec.timers))
+        return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/asyncapi", tags=["operations"], summary="AsyncAPI document generated from this service's code")
     async def asyncapi_document() -> JSONResponse:
