@@ -12,6 +12,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from shared.correlation import correlation_id
+
 _ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
@@ -28,6 +30,8 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if (flow := correlation_id.get()) is not None:
+            entry["correlation_id"] = str(flow)
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

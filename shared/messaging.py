@@ -45,6 +45,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindpar
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from shared.contracts.envelope import EventEnvelope, parse_event
+from shared.correlation import flow
 from shared.db import among, insert_rows
 from shared.failpoints import failpoint
 from shared.logs import log_fields
@@ -116,7 +117,13 @@ class _Run:
 
     async def flush(self, uow) -> None:
         if self.events:
-            await self.handler(uow, self.events)
+            if len(self.events) == 1:
+                context = _flow_of(self.events[0])
+            else:  # their common flow, if they share one; no single event caused what follows
+                flows = {e.correlation_id for e in self.events}
+                context = flow(flows.pop() if len(flows) == 1 else None)
+            with context:
+                await self.handler(uow, self.events)
         self.events, self.aggregates = [], set()
 
     def add(self, handler: BatchHandler, event: EventEnvelope) -> None:
@@ -292,7 +299,8 @@ class ReliableConsumer:
                     if batch_handler is not None:
                         run.add(batch_handler, event)
                     elif (handler := sub.handlers.get(event.type)) is not None:
-                        await handler(uow, event)
+                        with _flow_of(event):
+                            await handler(uow, event)
                     held[agg] = moved[agg] = version
                     outcome.done.append(entry_id)
                 seen.add(event.event_id)
@@ -368,6 +376,11 @@ async def _keep_raw_entries(message: dict, original_parser):
     when one entry is not UTF-8 JSON, and a poison entry must not stop the others.
     The raw entries travel on to ``process``; FastStream sees an empty body."""
     return await original_parser({**message, "data": [], "entries": message["data"]})
+
+
+def _flow_of(event: EventEnvelope):
+    """Handling ``event`` continues its flow (or starts one named after it), caused by it."""
+    return flow(event.correlation_id or event.event_id, event.event_id)
 
 
 def _is_outage(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from shared import correlation
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.failpoints import failpoint
 from shared.logs import log_fields
@@ -52,10 +53,12 @@ class Outbox:
         self, event_type: EventType, data, *, aggregate_id: str, aggregate_version: int, region_code: str,
         **envelope_fields,
     ) -> tuple[EventEnvelope, dict]:
-        """The envelope of an event and the outbox row that carries it."""
+        """The envelope of an event and the outbox row that carries it (in the current flow unless
+        the caller names its correlation and causation)."""
+        given = {k: v for k, v in envelope_fields.items() if v is not None}
         envelope = event_type.envelope(
             data, producer=self.producer, aggregate_id=aggregate_id, aggregate_version=aggregate_version,
-            region_code=region_code, **envelope_fields,
+            region_code=region_code, **(correlation.current() | given),
         )
         return envelope, {
             "stream": self.namespace + event_type.stream, "event_type": event_type.name, "aggregate_id": aggregate_id,

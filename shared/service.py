@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table, text
 
 from shared.contracts.envelope import EventType
+from shared.correlation import flow
 from shared.db import make_engine, make_sessionmaker
 from shared.errors import install_error_handlers
 from shared.logs import configure_logging
@@ -172,9 +174,13 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         return JSONResponse(state, status_code=200 if healthy else 503)
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next):
+    async def observe_requests(request: Request, call_next):
+        """Each request is a flow (its X-Correlation-ID, or a new one) and is counted and timed."""
         started = time.perf_counter()
-        response = await call_next(request)
+        correlation = _uuid_or_none(request.headers.get("x-correlation-id")) or uuid.uuid4()
+        with flow(correlation):
+            response = await call_next(request)
+        response.headers["X-Correlation-ID"] = str(correlation)
         # The route's template (/api/v1/children/{child_id}), never the path with its ids.
         route = getattr(request.scope.get("route"), "path", "(unmatched)")
         runtime.metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
@@ -198,6 +204,13 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         return JSONResponse(asyncapi.to_specification().to_jsonable())
 
     return app
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None  # a caller's malformed id starts a new flow rather than failing the request
 
 
 def serve(spec: ServiceSpec) -> None:
