@@ -55,6 +55,8 @@ class ServiceSpec:
     # Long-running workers of the service (e.g. the census importer): each makes, from the runtime,
     # a loop that runs until the stop event is set.
     background: Sequence[Callable[["Runtime"], Callable[[asyncio.Event], Awaitable[None]]]] = ()
+    # Settings this service cannot run without in production (each container gets only what it needs).
+    required_settings: Sequence[str] = ()
 
 
 @dataclass
@@ -101,6 +103,9 @@ def build_broker(spec: ServiceSpec, settings: Settings, runtime: Runtime) -> Red
 
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    missing = [name for name in spec.required_settings if settings.env == "prod" and not getattr(settings, name)]
+    if missing:
+        raise ValueError(f"{spec.name} needs " + ", ".join(f"SHOUHU_{n.upper()}" for n in missing) + " in production")
     runtime = Runtime(spec=spec, settings=settings, metrics=ServiceMetrics(spec.name))
     runtime.engine = make_engine(settings.database_url(spec.name), application_name=f"shouhu-{spec.name}")
     runtime.sessionmaker = make_sessionmaker(runtime.engine)

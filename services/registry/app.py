@@ -18,4 +18,5 @@ SPEC = ServiceSpec(
     publishes=(CHILD_REGISTERED, CHILD_UPDATED, GUARDIAN_ASSIGNED, CHILD_CONTACTS),
     routers=(router, imports_router),
     background=(lambda runtime: CensusImporter(runtime).run,),
+    required_settings=("id_hash_key",),  # keys the hash of resident ID numbers
 )

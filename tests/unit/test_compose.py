@@ -5,13 +5,16 @@ file that is not in the repository, a secret written into the file)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from shared.settings import Settings
+from tests.env_names import KNOWN_SHOUHU_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -19,7 +22,6 @@ ENV_EXAMPLE = ROOT / ".env.example"
 
 # The SHOUHU_* names the code reads (shared/settings.py); anything else is a typo
 # that pydantic-settings would silently ignore.
-KNOWN_SHOUHU_VARS = {f"SHOUHU_{name.upper()}" for name in Settings.model_fields}
 SERVICE_PORTS = {"registry": 8001, "visits": 8002, "notifications": 8003, "reporting": 8004}
 
 # Docker Hub official images have no namespace (or library/); pinned means an explicit
@@ -136,6 +138,25 @@ def test_shouhu_environment_names_are_ones_the_code_reads(services):
         if var.startswith("SHOUHU_") and var not in KNOWN_SHOUHU_VARS
     }
     assert not unknown, f"SHOUHU_* names the code does not read (typo?): {sorted(unknown)}"
+
+
+def test_each_service_starts_with_the_environment_compose_gives_it(services):
+    """Build each service's app (no connection is made) from its compose environment, every ${VAR} filled:
+    a setting required in production and missing from the file fails here, not at `docker compose up`."""
+    build = (
+        "import importlib, sys; from shared.service import create_app; from shared.settings import Settings; "
+        "create_app(importlib.import_module(f'services.{sys.argv[1]}.app').SPEC, Settings())"
+    )
+    failures = []
+    for name in SERVICE_PORTS:
+        env = {k: re.sub(r"\$\{[^}]*\}|\$[A-Za-z_]\w*", "x0", v or "") for k, v in environment(services[name]).items()}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("SHOUHU_")}
+        run = subprocess.run(
+            [sys.executable, "-c", build, name], env=base | env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        if run.returncode != 0:
+            failures.append(f"{name}: {run.stderr.strip()[-600:]}")
+    assert not failures, "\n".join(failures)
 
 
 def test_mounted_paths_exist_and_named_volumes_are_declared(compose, services):

@@ -60,3 +60,14 @@ def test_tokens_expire_and_are_bound_to_issuer_and_audience():
     expired = issue_token(s, role=Role.admin, ttl=timedelta(seconds=-1))
     with pytest.raises(jwt.ExpiredSignatureError):
         jwt.decode(expired, s.jwt_secret, algorithms=["HS256"], audience=s.jwt_audience)
+
+
+def test_in_production_the_registry_refuses_to_start_without_its_id_hash_key_and_the_others_do_not_need_it():
+    from services.registry.app import SPEC as REGISTRY
+    from services.reporting.app import SPEC as REPORTING
+    from shared.service import create_app
+
+    settings = Settings(env="prod", jwt_secret="k" * 32)
+    with pytest.raises(ValueError, match="SHOUHU_ID_HASH_KEY"):
+        create_app(REGISTRY, settings)
+    create_app(REPORTING, settings)  # builds without it: no connection is made
