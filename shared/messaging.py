@@ -17,7 +17,8 @@ at once (the batch's aggregates are locked first). Events of one aggregate are a
 ``aggregate_version`` order: with ``Ordering.STRICT`` an event whose
 predecessor is missing waits (stays pending) until the predecessor has been
 applied; with ``Ordering.LATEST`` (snapshots) an older event is skipped.
-An entry that cannot be parsed goes to ``<stream>.dlq`` at once; one whose
+An entry that cannot be parsed goes to ``<stream>.dlq`` at once (after the
+subscription's ``unreadable`` hook, if any, has had its say); one whose
 handler keeps failing goes there after ``max_deliveries`` deliveries. Both are
 acknowledged on the main stream so the entries behind them keep flowing.
 """
@@ -58,6 +59,8 @@ log = logging.getLogger("shouhu.consumer")
 
 Handler = Callable[[Any, EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[Any, list[EventEnvelope]], Awaitable[None]]
+# (uow, stream, entry id) of an entry that is no event envelope, before it goes to the DLQ.
+UnreadableHandler = Callable[[Any, str, str], Awaitable[None]]
 
 
 class Ordering(enum.Enum):
@@ -96,6 +99,8 @@ class Subscription:
     # Handlers given a run of events of one type at once, of distinct aggregates, in stream order:
     # they can apply a whole run in a few statements instead of a few per event.
     batch_handlers: dict[str, BatchHandler] = field(default_factory=dict)
+    # Run in a transaction of its own for an entry that cannot be parsed (e.g. to tell its writer why).
+    unreadable: UnreadableHandler | None = None
 
     @property
     def event_types(self) -> list[str]:
@@ -250,6 +255,7 @@ class ReliableConsumer:
             try:
                 events.append((entry_id, parse_event(fields[DATA_FIELD.encode()])))
             except (KeyError, ValueError, ValidationError) as exc:
+                await self._unreadable(sub, stream, entry_id)
                 await self._to_dlq(stream, entry_id, fields, f"unreadable event: {_brief(exc)}", permanent=True)
         if events:
             try:
@@ -311,6 +317,19 @@ class ReliableConsumer:
             await uow.commit()
         failpoint("consumer.after_commit")
         return outcome
+
+    async def _unreadable(self, sub: Subscription, stream: str, entry_id: bytes) -> None:
+        if sub.unreadable is None:
+            return
+        try:
+            async with self.uow_factory() as uow:
+                await sub.unreadable(uow, stream, entry_id.decode())
+                await uow.commit()
+        except Exception as exc:
+            if _is_outage(exc):
+                raise  # nothing acknowledged: delivered again later, and handled then
+            # The hook is a courtesy; the entry must still leave the stream.
+            log.warning("unreadable-entry hook failed", extra=log_fields(stream=stream, error=_brief(exc)))
 
     async def _seen_and_held(self, session, stream: str, events) -> tuple[set[UUID], dict[str, int]]:
         """Which events this group applied already, and the version it holds of each aggregate, with

@@ -75,7 +75,8 @@ deliveries = Table(
     Index("ix_deliveries_recipient", "recipient", "created_at"),
 )
 
-# Answers from agencies that were refused (and told so once), by their event id.
+# Answers from agencies that were refused (and told so once), by their event id (an unreadable
+# entry, which has none, by a UUID derived from its stream and entry id).
 agency_rejections = Table(
     "agency_rejections",
     metadata,

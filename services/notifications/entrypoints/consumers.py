@@ -28,6 +28,8 @@ def subscriptions(notifier: Notifier, agencies: Agencies) -> list[Subscription]:
                 description=f"Answers of {agency.name} ({agency.code}): "
                 + ", ".join(f"{t} v1 ({m.__name__})" for t, m in ANSWER_MODELS.items())
                 + ". Schemas: GET /asyncapi/agency.",
+                # An entry that is not JSON at all is answered too, before it goes to the DLQ.
+                unreadable=partial(notifier.unreadable_answer, code=agency.code),
             )
         )
     return subs

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
@@ -45,6 +45,7 @@ from shared.contracts.notifications_v1 import (
 )
 from shared.contracts.registry_v1 import ContactCard
 from shared.logs import log_fields
+from shared.outbox import DATA_FIELD
 from shared.timers import Timer, schedule
 
 log = logging.getLogger("shouhu.notifications")
@@ -236,20 +237,35 @@ class Notifier:
             fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['type']}" for e in exc.errors())
             raise AnswerRefused(f"数据不符合 {event.type} v1 的格式：{fields}", f"data does not match {event.type} v1: {fields}") from None
 
+    async def unreadable_answer(self, uow, stream: str, entry_id: str, *, code: str) -> None:
+        """An entry on from-agency.<code> that is no event envelope in JSON (无法读取的回复): the agency
+        is told which entry, once; the consumer then parks it in the DLQ."""
+        refused = AnswerRefused(
+            f"条目 {entry_id} 不是 JSON 格式的事件信封（字段 {DATA_FIELD}），无法读取",
+            f"entry {entry_id} is not an event envelope in JSON (field {DATA_FIELD}) and cannot be read",
+        )
+        # No event id to remember it by: the entry's place on the stream names it.
+        key = uuid5(NAMESPACE_URL, f"redis-stream:{stream}/{entry_id}")
+        await self._tell(uow, code, key, None, refused, self.directory.agencies.by_code[code].region)
+
     async def _refuse(self, uow, event: EventEnvelope, code: str, refused: AnswerRefused) -> None:
         """Tell the agency once, in a transaction of its own (the answer's own rolls back)."""
         async with uow.sibling() as own:
-            new = await own.session.scalar(
-                insert(agency_rejections).values(event_id=event.event_id, agency_code=code, reason=refused.en)
-                .on_conflict_do_nothing().returning(agency_rejections.c.event_id)
-            )
-            if new is not None:
-                reply = AnswerRejected(rejected_event_id=event.event_id, reason_zh=refused.zh, reason_en=refused.en)
-                await own.emit(
-                    for_agency(ANSWER_REJECTED, code), reply, aggregate_id=str(event.event_id), aggregate_version=1,
-                    region_code=event.region_code,
-                )
+            await self._tell(own, code, event.event_id, event.event_id, refused, event.region_code)
             await own.commit()
+
+    @staticmethod
+    async def _tell(uow, code: str, key: UUID, event_id: UUID | None, refused: AnswerRefused, region_code: str) -> None:
+        new = await uow.session.scalar(
+            insert(agency_rejections).values(event_id=key, agency_code=code, reason=refused.en)
+            .on_conflict_do_nothing().returning(agency_rejections.c.event_id)
+        )
+        if new is not None:
+            reply = AnswerRejected(rejected_event_id=event_id, reason_zh=refused.zh, reason_en=refused.en)
+            await uow.emit(
+                for_agency(ANSWER_REJECTED, code), reply, aggregate_id=str(key), aggregate_version=1,
+                region_code=region_code,
+            )
 
     # --- the inbox ----------------------------------------------------------------
 

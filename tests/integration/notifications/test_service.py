@@ -127,6 +127,34 @@ async def test_an_agency_reads_its_stream_acknowledges_and_answers(config, clock
 
 
 async def test_a_malformed_answer_gets_an_error_reply_goes_to_the_dlq_and_the_consumer_keeps_running(config, clock, fast, redis, engines):
+    async def send_bad(sim, msg, from_stream) -> None:
+        await sim.send(msg, 1, "agency.message.acknowledged", {"message_id": "not-a-uuid", "received_at": "yesterday"})
+
+    rejection, _ = await _refused_then_applied(config, clock, fast, redis, engines, send_bad)
+    assert "message_id" in rejection["reason_en"] and "received_at" in rejection["reason_en"]
+    assert rejection["reason_zh"].startswith("数据不符合") and rejection["rejected_event_id"] is not None
+
+
+@pytest.mark.parametrize("entry", [
+    {DATA_FIELD: b"\xff\xfe\x00 binary"},  # raw bytes, not even UTF-8
+    {DATA_FIELD: "收到，谢谢 / received, thanks"},  # plain text
+    {"note": "received"},  # no envelope field at all
+], ids=["bytes", "text", "no-envelope"])
+async def test_an_answer_that_is_not_json_gets_an_error_reply_goes_to_the_dlq_and_the_consumer_keeps_running(
+    entry, config, clock, fast, redis, engines,
+):
+    async def send_bad(sim, msg, from_stream) -> str:
+        return (await redis.xadd(from_stream, entry)).decode()
+
+    rejection, parked = await _refused_then_applied(config, clock, fast, redis, engines, send_bad)
+    entry_id = parked[b"source_id"].decode()
+    assert rejection["rejected_event_id"] is None and "JSON" in rejection["reason_en"]
+    assert entry_id in rejection["reason_en"] and entry_id in rejection["reason_zh"]
+
+
+async def _refused_then_applied(config, clock, fast, redis, engines, send_bad) -> tuple[dict, dict]:
+    """A message to the education bureau, a bad answer from it (``send_bad``), then a valid one: the bad
+    one is told once and parked once, the valid one still applies. Returns the rejection and the DLQ entry."""
     sim = AgencySimulator(redis, EDUCATION, namespace=fast.stream_namespace, ack_after=3600, answer_after=None)
     request = message("dropout_report", [{"role": "agency", "agency": "education_bureau"}])
     from_stream = fast.stream(f"from-agency.{EDUCATION}")
@@ -134,9 +162,9 @@ async def test_a_malformed_answer_gets_an_error_reply_goes_to_the_dlq_and_the_co
         await _enqueue(client, fast, request)
         await wait_until(lambda: _true(len(sim.received) == 1), what="the message on the agency's stream")
         [msg] = sim.received
-        await sim.send(msg, 1, "agency.message.acknowledged", {"message_id": "not-a-uuid", "received_at": "yesterday"})
+        await send_bad(sim, msg, from_stream)
         await wait_until(lambda: _true(len(sim.rejections) == 1), what="the error reply on to-agency")
-        await wait_until(lambda: _dlq(redis, from_stream, 1), timeout=30, what="the malformed answer in the DLQ")
+        await wait_until(lambda: _dlq(redis, from_stream, 1), timeout=30, what="the bad answer in the DLQ")
 
         await sim.send(msg, 2, "agency.message.acknowledged", MessageAcknowledged(message_id=msg.message_id, received_at=datetime.now(UTC)))
 
@@ -145,10 +173,9 @@ async def test_a_malformed_answer_gets_an_error_reply_goes_to_the_dlq_and_the_co
             return d["status"] == "acknowledged"
 
         await wait_until(acknowledged, what="the next, valid answer applied")
-    [rejection] = sim.rejections
-    assert "message_id" in rejection["reason_en"] and "received_at" in rejection["reason_en"]
-    assert rejection["reason_zh"].startswith("数据不符合")
-    assert await redis.xlen(dlq_name(from_stream)) == 1  # told once, parked once
+    [rejection] = sim.rejections  # told once
+    [(_, parked)] = await redis.xrange(dlq_name(from_stream))  # parked once
+    return rejection, parked
 
 
 async def test_a_webhook_agency_acknowledges_and_answers_over_http(config, clock, fast, webhook, redis, engines):
