@@ -8,7 +8,8 @@ levels only. Aggregates and their versions:
 - a concern: ``visits.concern.raised`` (1);
 - a group activity: ``visits.activity.recorded`` (1);
 - a child-rule-window (``<child_id>:<rule_code>:<window_key>``): ``visits.visit.overdue`` (1),
-  emitted once per window that ended short of what the rule asks.
+  emitted once per window that ended short of what the rule asks; a rolling window (滚动周期)
+  is keyed by its first day and length, so each lapse is reported once.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class WindowKind(StrEnum):
     term = "term"  # 学期 (the county's term dates)
     term_part = "term_part"  # 期初/期中/期末: a term in three equal parts
     year = "year"  # 自然年
+    rolling = "rolling"  # 滚动周期: the rule's N days after the last qualifying contact (or after it began to bind)
 
 
 class ObservationArea(StrEnum):

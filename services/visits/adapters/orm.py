@@ -89,11 +89,13 @@ visit_rules = Table(
     Column("kinds", ARRAY(Text), nullable=False),
     Column("count", Integer, nullable=False),
     Column("window", Text, nullable=False),
+    Column("days", Integer),  # a rolling window's length (滚动周期天数)
     Column("group_name", Text),
     Column("active", Boolean, nullable=False),
     Column("changed_by", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("county_code", "code", "version"),
+    CheckConstraint("(\"window\" = 'rolling') = (days IS NOT NULL)", name="rolling_days"),
 )
 
 # 学期: a county's term dates (default dates are used for years a county has not set).

@@ -215,6 +215,18 @@ class PairingRepository:
             out[child_id].append(PairingSpan(helper_id, HelperRole(role), started_on, ended_on))
         return out
 
+    async def children_paired_in(self, county: str, day: date, child_ids: list[UUID] | None = None) -> list[UUID]:
+        """Open children of ``county`` (or only of ``child_ids``) with a pairing in force on ``day``."""
+        where = [children.c.village_code.startswith(county, autoescape=True), children.c.closed_on.is_(None),
+                 in_force(day)]
+        if child_ids is not None:
+            where.append(among(children.c.child_id, "child_ids"))
+        rows = await self.session.scalars(
+            select(children.c.child_id).join(pairings, pairings.c.child_id == children.c.child_id).where(*where)
+            .distinct(), {"child_ids": child_ids} if child_ids is not None else {}
+        )
+        return list(rows)
+
     async def children_of(self, helper_id: UUID, day: date) -> list[UUID]:
         rows = await self.session.scalars(
             select(pairings.c.child_id).where(pairings.c.helper_id == helper_id, in_force(day)).distinct()
@@ -268,7 +280,7 @@ class RuleRepository:
             VisitRule(
                 code=r.code, name=r.name, roles=tuple(HelperRole(x) for x in r.roles),
                 kinds=tuple(ContactKind(x) for x in r.kinds), count=r.count, window=WindowKind(r.window),
-                group=r.group_name, active=r.active, effective_from=r.effective_from, version=r.version,
+                group=r.group_name, active=r.active, effective_from=r.effective_from, version=r.version, days=r.days,
             )
             for r in rows
         ]
@@ -281,7 +293,7 @@ class RuleRepository:
         await self.session.execute(insert(visit_rules).values(
             county_code=county, code=rule.code, version=rule.version, effective_from=rule.effective_from,
             name=rule.name, roles=[r.value for r in rule.roles], kinds=[k.value for k in rule.kinds], count=rule.count,
-            window=rule.window.value, group_name=rule.group, active=rule.active, changed_by=changed_by,
+            window=rule.window.value, days=rule.days, group_name=rule.group, active=rule.active, changed_by=changed_by,
         ))
 
     async def terms(self, county: str) -> list[Term]:
@@ -393,6 +405,20 @@ def _arm_statement(only_some_children: bool):
 
 _ARM, _ARM_CHILDREN = _arm_statement(False), _arm_statement(True)
 
+_ARM_ROLLING = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing(
+    index_elements=["kind", "key"]
+)
+_moved = func.unnest(array_param("prefix", timers.c.key), array_param("keep", timers.c.key)).table_valued(
+    "prefix", "keep"
+).render_derived()
+# A child's rolling timers of a rule share the key prefix "<child>:<code>:rolling:"; ";" follows ":", so the
+# range is the prefix, read through the (kind, key) index.
+_DROP_MOVED = timers.delete().where(
+    timers.c.kind == WINDOW_END, timers.c.fired_at.is_(None),
+    timers.c.key >= _moved.c.prefix, timers.c.key < _moved.c.prefix + ";", timers.c.key != _moved.c.keep,
+    timers.c.payload["end"].astext >= bindparam("today"),
+)
+
 
 class ScheduleRepository:
     """The window-end timers (timers are data) and the overdue windows found."""
@@ -418,6 +444,23 @@ class ScheduleRepository:
             await self.session.execute(_ARM, params)
         else:
             await self.session.execute(_ARM_CHILDREN, params | {"child_ids": child_ids})
+
+    async def arm_rolling(self, windows: list[tuple[UUID, str, Window]], today: date) -> None:
+        """Set each (child, rule code)'s rolling window: a pending timer of another window still running
+        on ``today`` is dropped (a contact moved the deadline); one already ended stays, to report the
+        lapse. A window whose timer exists, fired or not, is left alone: a lapse fires once."""
+        if not windows:
+            return
+        prefixes = [f"{child_id}:{code}:{WindowKind.rolling.value}:" for child_id, code, _ in windows]
+        keys = [f"{child_id}:{code}:{w.key}" for child_id, code, w in windows]
+        await self.session.execute(_DROP_MOVED, {"prefix": prefixes, "keep": keys, "today": today.isoformat()})
+        await self.session.execute(_ARM_ROLLING, columns_of([
+            {"kind": WINDOW_END, "key": key, "due_at": w.deadline, "payload": {
+                "child_id": str(child_id), "rule_code": code, "window": w.kind.value,
+                "start": w.start.isoformat(), "end": w.end.isoformat(),
+            }}
+            for key, (child_id, code, w) in zip(keys, windows, strict=True)
+        ]))
 
     async def disarm(self, child_id: UUID) -> None:
         await self.session.execute(timers.delete().where(

@@ -10,9 +10,9 @@ from uuid import UUID
 
 from services.visits.domain.rules import VisitRule, rule_in_force, rules_in_force
 from services.visits.domain.windows import (
-    Term, Window, next_window, previous_window, window_at_or_after, window_containing,
+    Term, Window, next_window, previous_window, rolling_window, window_at_or_after, window_containing,
 )
-from shared.contracts.visits_v1 import ActivityKind, ContactKind, HelperRole
+from shared.contracts.visits_v1 import ActivityKind, ContactKind, HelperRole, WindowKind
 
 # A group activity is the contact a rule asks for where it fits (a festival spent together, a call with the parents).
 ACTIVITY_CONTACT = {ActivityKind.festival: ContactKind.festival, ActivityKind.family_call: ContactKind.parent_contact}
@@ -85,6 +85,24 @@ def evaluate(
     return WindowStatus(rule, window, rule.count, done, status, helpers)
 
 
+def rolling_window_of(rule: VisitRule, pairings: list[PairingSpan], contacts: list[Contact], day: date) -> Window | None:
+    """The rolling window running (or lapsed) on ``day``: the rule's days after the contact that keeps
+    it (the ``count``-th last that counts, from when the rule began to bind the child), else after the
+    day it began to bind (the earliest binding pairing, or the rule's own start). None when unbound."""
+    bound = [p.started_on for p in pairings if p.role in rule.roles and p.in_force(day)]
+    if not bound:
+        return None
+    begun = max(min(bound), rule.effective_from or date.min)
+    seen = sorted(c.on for c in contacts if begun <= c.on <= day and counts(rule, c))
+    return rolling_window(seen[-rule.count] if len(seen) >= rule.count else begun, rule.days)
+
+
+def _rolling(rule: VisitRule, pairings: list[PairingSpan], contacts: list[Contact], day: date,
+             today: date) -> WindowStatus | None:
+    window = rolling_window_of(rule, pairings, contacts, day)
+    return evaluate(rule, window, pairings, contacts, today) if window else None
+
+
 def _judged(versions: list[VisitRule], code: str, window: Window, pairings: list[PairingSpan],
             contacts: list[Contact], today: date, helper_id: UUID | None) -> WindowStatus | None:
     """A window is judged by the version of its rule in force when it began."""
@@ -99,6 +117,10 @@ def statuses_on(versions: list[VisitRule], day: date, terms: list[Term], pairing
     """For each rule in force on ``day``, the window containing it (none in a school holiday)."""
     out = []
     for rule in rules_in_force(versions, day):
+        if rule.window is WindowKind.rolling:
+            if s := _rolling(rule, pairings, contacts, day, today):
+                out.append(s)
+            continue
         window = window_containing(rule.window, day, terms)
         if window and (s := _judged(versions, rule.code, window, pairings, contacts, today, None)):
             out.append(s)
@@ -110,6 +132,10 @@ def recent(versions: list[VisitRule], today: date, terms: list[Term], pairings: 
     """For each rule: the window before the running one (where an overdue may stand) and the running one."""
     out = []
     for rule in rules_in_force(versions, today):
+        if rule.window is WindowKind.rolling:  # its one window: running, or lapsed with nothing since
+            if s := _rolling(rule, pairings, contacts, today, today):
+                out.append(s)
+            continue
         current = window_at_or_after(rule.window, today, terms)
         for window in (previous_window(current, terms), current if current.start <= today else None):
             if window and (s := _judged(versions, rule.code, window, pairings, contacts, today, None)):
@@ -120,9 +146,11 @@ def recent(versions: list[VisitRule], today: date, terms: list[Term], pairings: 
 def statuses_within(versions: list[VisitRule], start: date, end: date, terms: list[Term],
                     pairings: list[PairingSpan], contacts: list[Contact], today: date,
                     helper_id: UUID | None = None) -> list[WindowStatus]:
-    """Every window of every rule lying wholly between ``start`` and ``end`` (a month's or a term's score)."""
+    """Every window of every calendar rule lying wholly between ``start`` and ``end`` (a month's or a term's
+    score). Rolling rules have no windows fixed in a period: their lapses are overdue events, not a share."""
     out = []
-    codes = {r.code: r for r in [*rules_in_force(versions, end), *rules_in_force(versions, start)]}
+    codes = {r.code: r for r in [*rules_in_force(versions, end), *rules_in_force(versions, start)]
+             if r.window is not WindowKind.rolling}
     for code, rule in codes.items():
         window = window_at_or_after(rule.window, start, terms)
         while window.end <= end:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from services.visits.domain.errors import Refusal
 from services.visits.domain.windows import Term, Window, window_at_or_after
 from shared.contracts.visits_v1 import ContactKind as K
 from shared.contracts.visits_v1 import HelperRole as R
@@ -19,6 +20,7 @@ from shared.contracts.visits_v1 import WindowKind as W
 
 RULE_CODE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 FIVE_ONES = "五个一"
+MAX_ROLLING_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class VisitRule:
     active: bool = True
     effective_from: date | None = None  # None: a default, in force from the beginning
     version: int = 0  # 0: the default; a county's versions count from 1
+    days: int | None = None  # the length of a rolling window (滚动周期), e.g. 30: "at least once in any 30 days"
 
 
 _COMPANIONS = (R.caring_mother, R.proxy_parent, R.volunteer_tutor)
@@ -82,20 +85,34 @@ def current_version(county_versions: list[VisitRule], code: str) -> VisitRule | 
     return max(own, key=lambda v: v.version) if own else DEFAULTS_BY_CODE.get(code)
 
 
+def check_rule(rule: VisitRule) -> None:
+    """A rolling rule says how many days its window lasts; a calendar rule says nothing of days."""
+    if rule.window is W.rolling:
+        if rule.days is None or not 1 <= rule.days <= MAX_ROLLING_DAYS:
+            raise Refusal("rolling_days", f"滚动周期规则须填写天数 days（1至{MAX_ROLLING_DAYS}）",
+                          f"a rolling rule needs days, from 1 to {MAX_ROLLING_DAYS}", "days")
+    elif rule.days is not None:
+        raise Refusal("days_without_rolling", "只有滚动周期（window=rolling）的规则可以填写天数 days",
+                      "days applies only to a rolling window (window=rolling)", "days")
+
+
 def new_version(county_versions: list[VisitRule], changed: VisitRule, today: date, terms: list[Term]) -> VisitRule:
     """The version to store for a change made on ``today``.
 
     A changed rule takes effect at the start of its next window (the running
     window keeps the number it started with); a new code, from the start of the
-    running window.
+    running window. A rolling rule has no window common to all children: it
+    changes, or begins, today.
     """
     before = current_version(county_versions, changed.code)
-    if before is None:
+    if W.rolling in (changed.window, before and before.window):
+        starts = today
+    elif before is None:
         starts = window_at_or_after(changed.window, today, terms).start
     else:
         running: Window = window_at_or_after(before.window, today, terms)
         starts = running.end + timedelta(days=1) if running.contains(today) else running.start
-        if before.effective_from is not None and before.effective_from > starts:
-            starts = before.effective_from  # a second change before the first took effect replaces it
+    if before is not None and before.effective_from is not None and before.effective_from > starts:
+        starts = before.effective_from  # a second change before the first took effect replaces it
     own_versions = [v.version for v in county_versions if v.code == changed.code]
     return replace(changed, effective_from=starts, version=max(own_versions, default=0) + 1)

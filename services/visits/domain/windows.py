@@ -1,5 +1,6 @@
-"""Assessment windows (考核周期): calendar month, quarter, year, and the county's
-school terms (学期) with their start, middle and end parts (期初、期中、期末).
+"""Assessment windows (考核周期): calendar month, quarter, year, the county's
+school terms (学期) with their start, middle and end parts (期初、期中、期末), and
+rolling windows (滚动周期) of N days that follow a child's contacts.
 
 Dates are local (China Standard Time, no daylight saving); a window's deadline
 is the midnight after its last day.
@@ -35,7 +36,10 @@ class Window:
 
     @property
     def key(self) -> str:
-        return f"{self.kind.value}:{self.start.isoformat()}"
+        """Names the window for its timer and its overdue guard; a rolling window also by its length,
+        so a county changing N gives the child a new window rather than the old one's key."""
+        key = f"{self.kind.value}:{self.start.isoformat()}"
+        return f"{key}+{(self.end - self.start).days + 1}d" if self.kind is WindowKind.rolling else key
 
     @property
     def deadline(self) -> datetime:
@@ -68,8 +72,17 @@ def _term_parts(term: Term) -> list[tuple[date, date]]:
     return [(cuts[i], cuts[i + 1] - timedelta(days=1)) for i in range(3)]
 
 
+def rolling_window(anchor: date, days: int) -> Window:
+    """滚动周期: the ``days`` days after ``anchor`` (the last qualifying contact, or the day the rule began
+    to bind the child); a contact on the last of them still keeps the rule."""
+    return Window(WindowKind.rolling, anchor + timedelta(days=1), anchor + timedelta(days=days))
+
+
 def window_at_or_after(kind: WindowKind, day: date, terms: list[Term]) -> Window:
-    """The window of ``kind`` that contains ``day``; for terms, the next one when ``day`` is in a holiday."""
+    """The calendar window of ``kind`` that contains ``day``; for terms, the next one when ``day`` is in a
+    holiday. A rolling window depends on the child's contacts: see ``rolling_window``."""
+    if kind is WindowKind.rolling:
+        raise ValueError("a rolling window follows the child's contacts, not the calendar")
     if kind is WindowKind.month:
         return Window(kind, day.replace(day=1), _month_end(day.year, day.month))
     if kind is WindowKind.quarter:

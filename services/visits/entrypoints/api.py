@@ -87,7 +87,7 @@ def _status(x: WindowStatus) -> dict:
 
 def _rule_out(r: VisitRule) -> s.RuleOut:
     return s.RuleOut(code=r.code, name=r.name, roles=list(r.roles), kinds=list(r.kinds), count=r.count, window=r.window,
-                     group=r.group, active=r.active, effective_from=r.effective_from, version=r.version)
+                     days=r.days, group=r.group, active=r.active, effective_from=r.effective_from, version=r.version)
 
 
 # --- helpers and pairings ----------------------------------------------------------------------
@@ -158,6 +158,8 @@ async def change_rule(county: County, code: str, body: s.RulePatch, request: Req
     for key in ("roles", "kinds"):
         if key in patch:
             patch[key] = tuple(patch[key])
+    if patch.get("window", WindowKind.rolling) is not WindowKind.rolling:
+        patch.setdefault("days", None)  # a calendar window has no length of its own
     return await _store_rule(request, principal, county, replace(base, **patch))
 
 
@@ -169,7 +171,7 @@ async def add_rule(county: County, body: s.RuleIn, request: Request, principal: 
         if current_version(await uow.rules.versions(county), body.code) is not None:
             raise _http(Refusal("rule_exists", "该规则代码已存在，请修改该规则", "this code exists; change it instead", "code"))
     rule = VisitRule(code=body.code, name=body.name, roles=tuple(body.roles), kinds=tuple(body.kinds), count=body.count,
-                     window=body.window, group=body.group)
+                     window=body.window, days=body.days, group=body.group)
     return await _store_rule(request, principal, county, rule)
 
 

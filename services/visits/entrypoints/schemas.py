@@ -111,6 +111,7 @@ class RulePatch(_Strict):
     kinds: Annotated[list[ContactKind], AfterValidator(_unique)] | None = Field(None, min_length=1)
     count: int | None = Field(None, ge=1, le=31)
     window: WindowKind | None = None
+    days: int | None = Field(None, ge=1, le=366, description="滚动周期天数, for window=rolling only")
     group: Text | None = None
     active: bool | None = None
 
@@ -124,6 +125,8 @@ class RuleIn(_Strict):
     kinds: Annotated[list[ContactKind], AfterValidator(_unique)] = Field(min_length=1)
     count: int = Field(ge=1, le=31)
     window: WindowKind
+    days: int | None = Field(None, ge=1, le=366,
+                             description="滚动周期天数: with window=rolling, e.g. 30 for at least `count` contacts in any 30 days")
     group: Text | None = None
 
 
@@ -134,6 +137,7 @@ class RuleOut(BaseModel):
     kinds: list[ContactKind]
     count: int
     window: WindowKind
+    days: int | None = Field(description="a rolling window's length in days (null for calendar windows)")
     group: str | None
     active: bool
     effective_from: date | None = Field(description="in force from this day (null: the default)")

@@ -4,6 +4,7 @@ and its events (through the outbox) commit in one transaction, or nothing does."
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import replace
 from datetime import date
 from uuid import UUID, uuid4
@@ -12,7 +13,7 @@ from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.model import (
     ChildPlace, Helper, Pairing, VisitRecord, check_helper, check_may_record, check_pairing, check_visit_date,
 )
-from services.visits.domain.rules import VisitRule, new_version
+from services.visits.domain.rules import VisitRule, check_rule, new_version
 from services.visits.domain.windows import Term
 from services.visits.service_layer import schedule
 from shared.contracts.visits_v1 import (
@@ -130,6 +131,7 @@ async def end_pairing(uow, pairing_id: UUID, ended_on: date, *, region: str, act
 
 async def change_rule(uow, county: str, rule: VisitRule, *, actor: str, today: date) -> VisitRule:
     """A county changes a number of a rule, or adds a rule (规则即数据): from its next window."""
+    check_rule(rule)
     async with uow:
         await uow.rules.lock_county(county)
         versions, terms = await schedule.county_setup(uow, county, today)
@@ -195,6 +197,7 @@ async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, ac
         await uow.emit(RECORD_CREATED, event, aggregate_id=str(record.id), aggregate_version=record.version,
                        region_code=child.village_code, actor=actor)
         concern_ids = await _raise_concerns(uow, record, concerns, actor)
+        await schedule.contacts_recorded(uow, child.county, [child.child_id], today)
         await uow.commit()
     return record, concern_ids
 
@@ -224,6 +227,9 @@ async def correct_record(uow, record_id: UUID, changes: dict, concerns: list[dic
         await uow.emit(RECORD_CORRECTED, event, aggregate_id=str(record.id), aggregate_version=corrected.version,
                        region_code=record.village_code, actor=actor)
         await _raise_concerns(uow, corrected, concerns, actor)
+        if {"visited_on", "kind"} & set(changed):
+            child = await uow.children.get(record.child_id)
+            await schedule.contacts_recorded(uow, child.county, [child.child_id], today)
         await uow.commit()
     return corrected
 
@@ -238,8 +244,9 @@ async def record_activity(uow, values: dict, child_ids: list[UUID], *, region: s
         raise NotFound("region_code")
     async with uow:
         unique = list(dict.fromkeys(child_ids))
+        by_county: dict[str, list[UUID]] = defaultdict(list)
         for child_id in unique:
-            await child_in(uow, child_id, region, field="child_ids")
+            by_county[(await child_in(uow, child_id, region, field="child_ids")).county].append(child_id)
         activity_id = uuid4()
         await uow.records.add_activity(activity_id, values, unique, actor)
         data = ActivityRecorded(activity_id=activity_id, kind=values["kind"], held_on=values["held_on"],
@@ -247,5 +254,7 @@ async def record_activity(uow, values: dict, child_ids: list[UUID], *, region: s
                                 person_times=len(unique) + values["guardians"])
         await uow.emit(ACTIVITY_RECORDED, data, aggregate_id=str(activity_id), aggregate_version=1,
                        region_code=values["region_code"], actor=actor)
+        for county, ids in sorted(by_county.items()):
+            await schedule.contacts_recorded(uow, county, ids, today)
         await uow.commit()
     return activity_id

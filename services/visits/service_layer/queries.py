@@ -9,6 +9,7 @@ from uuid import UUID
 from services.visits.domain.compliance import (
     Status, WindowStatus, recent, score, statuses_on, statuses_within,
 )
+from services.visits.domain.errors import Refusal
 from services.visits.domain.model import ChildPlace, Helper
 from services.visits.domain.windows import Term, WindowKind, window_at_or_after
 from services.visits.service_layer.commands import child_in, helper_in
@@ -117,6 +118,9 @@ async def overview(uow, region: str, *, today: date, quiet_days: int, limit: int
 
 def last_completed(period: WindowKind, today: date, terms: list[Term]) -> tuple[date, date]:
     """The last month, quarter, term or year that has ended before ``today``."""
+    if period is WindowKind.rolling:
+        raise Refusal("period_rolling", "得分按自然月、季度、学期或年计算，不能按滚动周期",
+                      "a score is over a month, quarter, term or year, not a rolling window", "period")
     if period is WindowKind.term:
         ended = [t for t in terms if t.end < today]
         return ended[-1].start, ended[-1].end
