@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -114,6 +115,21 @@ class ServiceProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+_COUNTIES: list[str] = []
+
+
+def fresh_county() -> str:
+    """A real county code (the registry refuses unknown ones) that no other test of this process
+    has had. Tests of one process share its databases and scope by county; the fixed places the
+    tests name are all in Henan (41), so the draw is from the other provinces."""
+    if not _COUNTIES:
+        from services.registry.domain.divisions import counties
+
+        _COUNTIES.extend(c for c in counties() if not c.startswith("41"))
+        random.shuffle(_COUNTIES)
+    return _COUNTIES.pop()
 
 
 def child_payload(n: int = 0, **over) -> dict:

@@ -1,13 +1,12 @@
 """The registry's HTTP API against real PostgreSQL and Redis.
 
 The databases live for the whole run, so each test works in a county of its own
-(a random 6-digit prefix) and counts only what it wrote.
+(a real county no other test of the process has) and counts only what it wrote.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from datetime import date
 
 import pytest
@@ -19,7 +18,7 @@ from shared.auth import Role
 from shared.contracts.registry_v1 import CHILD_CONTACTS
 from shared.outbox import Outbox
 from tests.conftest import scalar
-from tests.support import child_payload, running_app, token
+from tests.support import child_payload, fresh_county, running_app, token
 
 CHILDREN = "/api/v1/children"
 
@@ -31,7 +30,7 @@ def id_number(birth: date, *, female: bool = True, area: str = "410523") -> str:
 
 @pytest.fixture
 def county() -> str:
-    return f"9{random.randrange(10**5):05d}"
+    return fresh_county()
 
 
 def village(county: str, township: int = 1, n: int = 1) -> str:
@@ -217,7 +216,7 @@ async def test_patch_errors_name_the_field_and_change_nothing(settings, engines,
 
         assert await row_counts(engines) == before
         r = await client.get(f"{CHILDREN}/{without}", headers=token(settings))
-        assert (r.json()["guardian"], r.json()["version"]) == (None, 1)
+        assert (r.json()["guardian"], r.json()["version"]) == (None, 2)  # version 2: flagged 无人监护 at registration
 
 
 # --- who may do what ------------------------------------------------------------------

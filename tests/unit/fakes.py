@@ -54,19 +54,33 @@ class FakeChildRepository:
             raise KeyError(child.id)
         self.staged[child.id] = copy.deepcopy(child)
 
-    async def list(
-        self, *, region: str, school_id: str | None, risk: str | None, limit: int, offset: int
-    ) -> tuple[list[Child], int]:
-        found = sorted(
-            (
-                c for c in self._rows().values()
-                if c.village_code.startswith(region)
-                and (school_id is None or c.school_id == school_id)
-                and (risk is None or risk in c.risk_categories)
-            ),
-            key=lambda c: (c.village_code, str(c.id)),
-        )
-        return [copy.deepcopy(c) for c in found[offset:offset + limit]], len(found)
+    async def open_with_id_number(self, id_number_hash: str, *, other_than: UUID | None = None) -> UUID | None:
+        return next((c.id for c in self._rows().values()
+                     if c.id_number_hash == id_number_hash and c.is_open and c.id != other_than), None)
+
+
+class FakeAgreementRepository:
+    """Agreements by id, committed or staged like the children."""
+
+    def __init__(self) -> None:
+        self.committed: dict[UUID, dict] = {}
+        self.staged: dict[UUID, dict] = {}
+
+    def _rows(self) -> dict[UUID, dict]:
+        return self.committed | self.staged
+
+    async def add(self, values: dict) -> None:
+        self.staged[values["id"]] = dict(values)
+
+    async def get(self, agreement_id: UUID, *, for_update: bool = False) -> dict | None:
+        row = self._rows().get(agreement_id)
+        return dict(row) if row else None
+
+    async def in_force(self, child_id: UUID) -> dict | None:
+        return next((dict(a) for a in self._rows().values() if a["child_id"] == child_id and a["status"] == "in_force"), None)
+
+    async def set(self, agreement_id: UUID, **values) -> None:
+        self.staged[agreement_id] = {**self._rows()[agreement_id], **values}
 
 
 class FakeUnitOfWork:
@@ -77,6 +91,9 @@ class FakeUnitOfWork:
     def __init__(self, producer: str = "registry") -> None:
         self.producer = producer
         self.children = FakeChildRepository()
+        self.agreements = FakeAgreementRepository()
+        self.timers: dict[tuple[str, str], Any] = {}  # (kind, key) -> due time, as committed
+        self._timers: dict[tuple[str, str], Any] = {}
         self.events: list[Emitted] = []
         self.commits = 0
         self._pending: list[Emitted] = []
@@ -86,11 +103,15 @@ class FakeUnitOfWork:
 
     async def __aexit__(self, *exc) -> None:
         self._pending.clear()
-        self.children.staged.clear()
+        self._timers = dict(self.timers)
+        for repository in (self.children, self.agreements):
+            repository.staged.clear()
 
     async def commit(self) -> None:
-        self.children.committed |= self.children.staged
-        self.children.staged.clear()
+        for repository in (self.children, self.agreements):
+            repository.committed |= repository.staged
+            repository.staged.clear()
+        self.timers = dict(self._timers)
         self.events += self._pending
         self._pending.clear()
         self.commits += 1
@@ -99,6 +120,12 @@ class FakeUnitOfWork:
         envelope = event_type.envelope(data, producer=self.producer, **fields)
         self._pending.append(Emitted(event_type, data, fields, envelope))
         return envelope
+
+    async def schedule_timer(self, kind: str, key: str, due_at) -> None:
+        self._timers[kind, key] = due_at
+
+    async def cancel_timer(self, kind: str, key: str) -> None:
+        self._timers.pop((kind, key), None)
 
     def take_events(self) -> list[Emitted]:
         """The committed events so far, forgetting them (to look at one command's events)."""

@@ -93,17 +93,19 @@ async def test_registry_events_carry_no_name_phone_or_id_number():
     assert ID_NUMBER not in card and child.id_number_masked not in card
 
 
-async def test_registration_without_guardian_assigns_none():
+async def test_registration_without_guardian_assigns_none_and_flags_the_child_unguarded():
     uow = FakeUnitOfWork()
     child = await register(uow, guardian=None)
 
     assert [(e.name, e.fields["aggregate_version"]) for e in uow.events] == [
         ("registry.child.registered", 1),
         ("registry.child.contacts", 1),
+        ("registry.guardianship.unguarded", 2),
     ]
     assert uow.events[0].data.guardian_relationship is None
     assert uow.events[1].data.guardian is None
-    assert child.version == 1
+    assert uow.events[2].data.cause == "no_guardian"
+    assert (child.version, child.unguarded_cause) == (2, "no_guardian")
 
 
 async def test_id_number_is_stored_only_as_keyed_hash_and_masked_form():
@@ -236,13 +238,15 @@ async def test_a_new_guardian_is_assigned_in_the_next_version():
     child = await register(uow, guardian=None)
     uow.take_events()
 
-    await update(uow, child.id, {"guardian": {"name": "舅舅", "relationship": "relative"}})
+    child = await update(uow, child.id, {"guardian": {"name": "舅舅", "relationship": "relative"}})
 
+    # Version 2 was the 无人监护 flag; a guardian without a signed agreement does not lower it.
     assert [(e.name, e.fields["aggregate_version"]) for e in uow.events] == [
-        ("registry.child.updated", 2),
-        ("registry.guardian.assigned", 3),
-        ("registry.child.contacts", 3),
+        ("registry.child.updated", 3),
+        ("registry.guardian.assigned", 4),
+        ("registry.child.contacts", 4),
     ]
+    assert child.unguarded_cause == "no_guardian"
     updated, assigned, card = (e.data for e in uow.events)
     assert updated.changed_fields == ["guardian.capacity", "guardian.name", "guardian.relationship"]
     assert "舅舅" not in uow.events[0].envelope.model_dump_json()
@@ -250,16 +254,19 @@ async def test_a_new_guardian_is_assigned_in_the_next_version():
     assert card.guardian.name == "舅舅"
 
 
-async def test_removing_the_guardian_sends_a_card_without_one():
+async def test_removing_the_guardian_sends_a_card_without_one_and_flags_the_child():
     uow = FakeUnitOfWork()
     child = await register(uow)
     uow.take_events()
 
     await update(uow, child.id, {"guardian": None})
 
-    assert [e.name for e in uow.events] == ["registry.child.updated", "registry.child.contacts"]
+    assert [e.name for e in uow.events] == [
+        "registry.child.updated", "registry.child.contacts", "registry.guardian.removed", "registry.guardianship.unguarded",
+    ]
     assert "guardian.name" in uow.events[0].data.changed_fields
     assert uow.events[1].data.guardian is None
+    assert uow.events[3].data.cause == "guardian_removed"
 
 
 async def test_a_parents_status_travels_as_its_fact_name():

@@ -1,10 +1,11 @@
 """The registry's tables."""
 
-from sqlalchemy import ARRAY, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, Table, Text, func, text
+from sqlalchemy import ARRAY, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db import new_metadata
 from shared.outbox import outbox_table
+from shared.timers import timers_table
 
 metadata = new_metadata()
 
@@ -27,13 +28,79 @@ children = Table(
     Column("mother", JSONB, nullable=False),
     Column("guardian", JSONB),
     Column("risk_categories", ARRAY(Text), nullable=False, server_default="{}"),
+    # The name as searched and compared for duplicates: full-width folded (NFKC), spaces removed.
+    Column("name_key", Text, nullable=False),
+    Column("enrolment_status", Text),
+    # 无人监护: why the child has no valid guardian now, and since when (null: guarded).
+    Column("unguarded_cause", Text),
+    Column("unguarded_since", Date),
+    # 结档: a closed archive is read-only; a merged one points to the archive that survived.
+    Column("archive_status", Text, nullable=False, server_default="open"),
+    Column("closed_reason", Text),
+    Column("closed_on", Date),
+    Column("merged_into", UUID(as_uuid=True)),
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_children_village_code", "village_code", postgresql_ops={"village_code": "text_pattern_ops"}),
     Index("ix_children_school_id", "school_id"),
-    Index("ix_children_id_number_hash", "id_number_hash"),
+    # One open archive per ID number; closed ones keep theirs (a reopened duplicate is refused).
+    Index("uq_children_open_id_number", "id_number_hash", unique=True, postgresql_where=text("archive_status = 'open'")),
+    Index("ix_children_name_key_trgm", "name_key", postgresql_using="gin", postgresql_ops={"name_key": "gin_trgm_ops"}),
+    Index("ix_children_duplicate_key", "birth_date", "name_key"),
 )
+
+# 委托监护责任确认书: the entrusted-guardianship agreements of a child, one in force at a time.
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("child_id", UUID(as_uuid=True), ForeignKey("children.id"), nullable=False),
+    Column("guardian_name", Text, nullable=False),
+    Column("guardian_relationship", Text, nullable=False),
+    Column("signed_on", Date, nullable=False),
+    Column("valid_until", Date, nullable=False),
+    Column("status", Text, nullable=False),  # in_force | expired | revoked
+    Column("ended_on", Date),
+    Column("actor", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("uq_agreements_in_force", "child_id", unique=True, postgresql_where=text("status = 'in_force'")),
+    Index("ix_agreements_child_id", "child_id"),
+)
+
+# 缺课记录
+absences = Table(
+    "absences",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("child_id", UUID(as_uuid=True), ForeignKey("children.id"), nullable=False),
+    Column("school_id", Text),
+    Column("from_date", Date, nullable=False),
+    Column("to_date", Date, nullable=False),
+    Column("school_days", Integer, nullable=False),
+    Column("excused", Boolean, nullable=False),
+    Column("reason_code", Text),
+    Column("actor", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_absences_child_id", "child_id", "from_date"),
+)
+
+# 成长记录: dated notes on thought, study, life and family education.
+growth_notes = Table(
+    "growth_notes",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("child_id", UUID(as_uuid=True), ForeignKey("children.id"), nullable=False),
+    Column("noted_on", Date, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_growth_notes_child_id", "child_id", "noted_on"),
+)
+
+timers = timers_table(metadata)
 
 outbox = outbox_table(metadata)
 

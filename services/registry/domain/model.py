@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -28,18 +30,46 @@ class Child:
     risk_categories: list[str] = field(default_factory=list)
     id_number_hash: str | None = None
     id_number_masked: str | None = None
+    enrolment_status: str | None = None
+    # 无人监护: why the child has no valid guardian now (an UnguardedCause), and since when.
+    unguarded_cause: str | None = None
+    unguarded_since: date | None = None
+    archive_status: str = "open"  # open | closed (结档: read-only)
+    closed_reason: str | None = None
+    closed_on: date | None = None
+    merged_into: UUID | None = None
     version: int = 0
 
+    @property
+    def name_key(self) -> str:
+        return name_key(self.name)
+
+    @property
+    def is_open(self) -> bool:
+        return self.archive_status == "open"
+
     def flat(self) -> dict[str, Any]:
-        """Field path -> value, the form in which changes are compared and named."""
-        skip = ("father", "mother", "guardian", "version", "id", "id_number_hash", "id_number_masked")
-        out = {k: v for k, v in vars(self).items() if k not in skip}
+        """Field path -> value, the form in which changes are compared and named (the archive's
+        facts; its state, kept by the lifecycle commands, is not among them)."""
+        out = {k: v for k, v in vars(self).items() if k not in _NOT_FACTS}
         # Named "id_number" when it changes; compared by hash, so its value is never at hand.
         out["id_number"] = self.id_number_hash
         for person in ("father", "mother", "guardian"):
             for k, v in (getattr(self, person) or {}).items():
                 out[f"{person}.{k}"] = v
         return out
+
+
+_NOT_FACTS = frozenset((
+    "father", "mother", "guardian", "version", "id", "id_number_hash", "id_number_masked", "enrolment_status",
+    "unguarded_cause", "unguarded_since", "archive_status", "closed_reason", "closed_on", "merged_into",
+))
+
+
+def name_key(name: str) -> str:
+    """A name as compared: full-width folded to half-width (NFKC) and without white space, so that
+    "张　三", "张三" and "ＺＨＡＮＧ San" match what they should."""
+    return re.sub(r"\s", "", unicodedata.normalize("NFKC", name))
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

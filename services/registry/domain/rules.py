@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from services.registry.domain.divisions import known_county
+
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -67,6 +69,9 @@ def check_village_code(value: str) -> str:
     v = value.strip()
     if not re.fullmatch(r"\d{12}", v):
         raise RuleViolation("village_code_format", "村（社区）区划代码应为12位数字", "village code must be 12 digits")
+    if not known_county(v[:6]):
+        raise RuleViolation("county_unknown", f"区划代码前6位 {v[:6]} 不是已知的县级区划",
+                            f"the first six digits {v[:6]} are not a known county code")
     return v
 
 
@@ -84,6 +89,14 @@ def check_birth_date(value: date, today: date) -> date:
     if age_on(value, today) >= 18:
         raise RuleViolation("birth_date_adult", "儿童应未满18周岁", "the child must be under 18")
     return value
+
+
+def age_notice(birth: date, today: date) -> RuleViolation | None:
+    """Left-behind children are under 16 (domain.md): 16 and 17 are accepted, with this warning."""
+    if age_on(birth, today) >= 16:
+        return RuleViolation("age_16_to_18", "该儿童已满16周岁，一般不再属于留守儿童，请核实",
+                             "the child is 16 or older: left-behind children are under 16; please check").at("birth_date")
+    return None
 
 
 def age_on(birth: date, today: date) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
@@ -9,9 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from services.registry.domain.model import Child
-from services.registry.domain.rules import RuleViolation, check_region_prefix
-from services.registry.entrypoints.schemas import ChildCreated, ChildIn, ChildOut, ChildPage, ChildPatch
+from services.registry.domain.rules import RuleViolation, age_notice, check_id_number, check_region_prefix
+from services.registry.entrypoints.schemas import ChildCreated, ChildIn, ChildOut, ChildPage, ChildPatch, Notice
 from services.registry.service_layer import handlers
+from services.registry.service_layer.guardianship import AgreementNotFound
+from shared.clock import today_local
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.contracts.registry_v1 import RiskCategory
 
@@ -41,6 +45,26 @@ def _unprocessable(v: RuleViolation, where: str = "body") -> RequestValidationEr
     )
 
 
+@contextmanager
+def answering() -> Iterator[None]:
+    """The service layer's refusals as HTTP answers: 404 outside one's area, 409 against the
+    archive's state (with what it collides with), 422 for a broken rule."""
+    try:
+        yield
+    except (handlers.ChildNotFound, AgreementNotFound):
+        raise _not_found() from None
+    except handlers.Conflict as c:
+        raise HTTPException(409, detail={
+            "code": c.code, "field": c.field, "message_zh": c.zh, "message_en": c.en, **c.details,
+        }) from None
+    except RuleViolation as v:
+        raise _unprocessable(v) from None
+
+
+def _notice(v: RuleViolation) -> Notice:
+    return Notice(code=v.code, field=v.field, message_zh=v.zh, message_en=v.en)
+
+
 def _writer(principal: CurrentPrincipal) -> Principal:
     if principal.role not in _WRITERS:
         raise _forbidden()
@@ -54,7 +78,8 @@ def _reader(principal: CurrentPrincipal) -> Principal:
 
 
 def _out(child: Child) -> ChildOut:
-    return ChildOut.model_validate({**vars(child)})
+    notice = age_notice(child.birth_date, today_local()) if child.is_open else None
+    return ChildOut.model_validate({**vars(child), "warnings": [_notice(notice)] if notice else []})
 
 
 @router.post("/children", status_code=status.HTTP_201_CREATED, response_model=ChildCreated, summary="登记儿童 Register a child")
@@ -64,13 +89,19 @@ async def register_child(body: ChildIn, request: Request, principal: Annotated[P
             403, detail={"message_zh": "village_code 不在您的辖区内", "message_en": "village_code is outside your area"}
         )
     rt = _runtime(request)
-    try:
+    with answering():
         child = await handlers.register_child(
             rt.uow(), body.model_dump(), actor=principal.subject, id_hash_key=rt.settings.id_hash_key
         )
-    except RuleViolation as v:
-        raise _unprocessable(v) from None
-    return ChildCreated(id=child.id, version=child.version)
+    async with rt.uow() as uow:
+        duplicates = await uow.children.possible_duplicates(child)
+    warnings = [_notice(n) for n in [age_notice(child.birth_date, today_local())] if n]
+    if duplicates:
+        warnings.append(Notice(
+            code="possible_duplicate", field="name", message_zh="同乡镇已有同名同出生日期的档案，已列入待核查重复档案",
+            message_en="an archive with the same name and birth date exists in the township; listed for duplicate review",
+        ))
+    return ChildCreated(id=child.id, version=child.version, warnings=warnings, possible_duplicates=duplicates)
 
 
 @router.get("/children/{child_id}", response_model=ChildOut, summary="查看儿童档案 Read a child's archive")
@@ -87,15 +118,11 @@ async def update_child(
     child_id: UUID, body: ChildPatch, request: Request, principal: Annotated[Principal, Depends(_writer)]
 ) -> ChildOut:
     rt = _runtime(request)
-    try:
+    with answering():
         child = await handlers.update_child(
             rt.uow(), child_id, body.model_dump(exclude_unset=True), region=principal.region,
             actor=principal.subject, id_hash_key=rt.settings.id_hash_key,
         )
-    except handlers.ChildNotFound:
-        raise _not_found() from None
-    except RuleViolation as v:
-        raise _unprocessable(v) from None
     return _out(child)
 
 
@@ -106,6 +133,10 @@ async def list_children(
     region: Annotated[str | None, Query(description="区划代码前缀 division-code prefix (2-12 digits)")] = None,
     school_id: Annotated[str | None, Query(max_length=100)] = None,
     risk: Annotated[RiskCategory | None, Query(description="困境类别 risk category")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=50, description=(
+        "姓名（全部或部分，全角与空格不计）或完整身份证号 name, whole or part, or a full ID number"
+    ))] = None,
+    include_closed: Annotated[bool, Query(description="也列出已结档的档案 closed archives too")] = False,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ChildPage:
@@ -118,8 +149,16 @@ async def list_children(
         if not (region.startswith(scope) or scope.startswith(region)):
             return ChildPage(items=[], total=0, page=page, page_size=page_size)
         scope = max(region, scope, key=len)  # the narrower of the two
-    async with _runtime(request).uow() as uow:
+    rt = _runtime(request)
+    name, id_hash = q, None
+    if q:
+        try:  # a full, valid ID number is looked up by its keyed hash; anything else is a name
+            id_hash, name = handlers.id_number_hash(check_id_number(q), rt.settings.id_hash_key), None
+        except RuleViolation:
+            pass
+    async with rt.uow() as uow:
         items, total = await uow.children.list(
-            region=scope, school_id=school_id, risk=risk, limit=page_size, offset=(page - 1) * page_size
+            region=scope, school_id=school_id, risk=risk, name=name, id_number_hash=id_hash,
+            include_closed=include_closed, limit=page_size, offset=(page - 1) * page_size,
         )
     return ChildPage(items=[_out(c) for c in items], total=total, page=page, page_size=page_size)

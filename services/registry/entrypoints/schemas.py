@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -10,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from services.registry.domain import rules
 from shared.contracts.registry_v1 import (
+    ArchiveCloseReason,
+    EnrolmentStatus,
     Gender,
     GuardianCapacity,
     GuardianRelationship,
@@ -17,6 +20,7 @@ from shared.contracts.registry_v1 import (
     LeftBehindType,
     ParentStatus,
     RiskCategory,
+    UnguardedCause,
 )
 from shared.errors import bilingual
 
@@ -159,6 +163,15 @@ class GuardianOut(BaseModel):
     phone: str | None = None
 
 
+class Notice(BaseModel):
+    """A warning: the request was carried out, but someone should look at this."""
+
+    code: str
+    field: str | None = None
+    message_zh: str
+    message_en: str
+
+
 class ChildOut(BaseModel):
     id: UUID
     name: str
@@ -174,12 +187,128 @@ class ChildOut(BaseModel):
     mother: ParentOut
     guardian: GuardianOut | None
     risk_categories: list[RiskCategory]
+    enrolment_status: EnrolmentStatus | None = Field(None, description="就学状态")
+    unguarded_cause: UnguardedCause | None = Field(None, description="无人监护: why there is no valid guardian now")
+    unguarded_since: date | None = None
+    archive_status: str = Field(description="open, or closed (结档, read-only)")
+    closed_reason: ArchiveCloseReason | None = None
+    closed_on: date | None = None
+    merged_into: UUID | None = Field(None, description="the archive this duplicate was merged into")
     version: int
+    warnings: list[Notice] = []
 
 
 class ChildCreated(BaseModel):
     id: UUID
     version: int
+    warnings: list[Notice] = Field([], description="e.g. aged 16 or over; a possible duplicate archive")
+    possible_duplicates: list[UUID] = Field([], description="open archives with the same name, birth date and township")
+
+
+# --- The archive's lifecycle and records ---------------------------------------------------
+
+
+class AgreementIn(_Strict):
+    """委托监护责任确认书, signed by the child's current guardian."""
+
+    signed_on: date = Field(description="签订日期")
+    valid_until: date = Field(description="有效期至 (last valid day)")
+
+
+class AgreementRenewal(_Strict):
+    valid_until: date = Field(description="续签后的有效期至")
+
+
+class AgreementRevocation(_Strict):
+    revoked_on: date = Field(description="解除日期")
+
+
+class AgreementOut(BaseModel):
+    id: UUID
+    child_id: UUID
+    guardian_name: str
+    guardian_relationship: GuardianRelationship
+    signed_on: date
+    valid_until: date
+    status: str = Field(description="in_force, expired or revoked")
+    ended_on: date | None
+
+
+class ArchiveClosing(_Strict):
+    reason: ArchiveCloseReason = Field(description="结档原因 (merged: use the merge instead)")
+    closed_on: date
+
+
+class TransferIn(_Strict):
+    """转移: the child's new place (and school); the old one comes from the archive."""
+
+    to_village_code: str = Field(description="转入村（社区）12位区划代码")
+    to_school_id: Text | None = None
+    to_class_name: Text | None = None
+    effective_on: date
+
+
+class MergeIn(_Strict):
+    survivor_id: UUID = Field(description="the archive that stays; this one closes and points to it")
+
+
+class DuplicateGroup(BaseModel):
+    name_key: str
+    birth_date: date
+    township_code: str
+    child_ids: list[UUID]
+
+
+class AbsenceReason(StrEnum):
+    illness = "illness"
+    family = "family"
+    work = "work"
+    unknown = "unknown"
+    other = "other"
+
+
+class AbsenceIn(_Strict):
+    """缺课: excused or not (无故旷课)."""
+
+    from_date: date
+    to_date: date
+    school_days: int = Field(ge=1, le=366, description="school days missed in the range")
+    excused: bool
+    reason_code: AbsenceReason | None = None
+
+
+class AbsenceOut(AbsenceIn):
+    id: UUID
+    school_id: str | None
+
+
+class SchoolReturn(_Strict):
+    returned_on: date
+
+
+class EnrolmentIn(_Strict):
+    status: EnrolmentStatus = Field(description="就学状态 (dropped_out: 辍学登记)")
+    effective_on: date
+
+
+class GrowthTopic(StrEnum):
+    thought = "thought"  # 思想
+    study = "study"  # 学习
+    life = "life"  # 生活
+    family_education = "family_education"  # 家庭教育
+
+
+class GrowthNoteIn(_Strict):
+    """成长记录"""
+
+    noted_on: date
+    topic: GrowthTopic
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class GrowthNoteOut(GrowthNoteIn):
+    id: UUID
+    actor: str
 
 
 class ChildPage(BaseModel):

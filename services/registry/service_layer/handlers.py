@@ -5,22 +5,39 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
+from services.registry.domain import guardianship
 from services.registry.domain.model import CONTACT_FIELDS, Child, changed_fields
 from services.registry.domain.rules import RuleViolation, check_id_number, mask_id_number
+from shared.clock import today_local
+from shared.contracts.envelope import EventType
 from shared.contracts.registry_v1 import (
+    AGREEMENT_REVOKED,
+    ARCHIVE_CLOSED,
     CHILD_CONTACTS,
+    CHILD_GUARDED,
     CHILD_REGISTERED,
+    CHILD_UNGUARDED,
     CHILD_UPDATED,
     GUARDIAN_ASSIGNED,
+    GUARDIAN_REMOVED,
+    AgreementEnded,
+    ArchiveCloseReason,
+    ArchiveClosed,
     ChildFactsChanged,
+    ChildGuarded,
     ChildRegistered,
+    ChildUnguarded,
     ChildUpdated,
     ContactCard,
+    EnrolmentStatus,
     GuardianAssigned,
+    GuardianRemoved,
     Person,
+    UnguardedCause,
 )
 
 # Flat field path -> the name the fact has in ChildFactsChanged (the same, but for the parents' status).
@@ -33,32 +50,67 @@ class ChildNotFound(LookupError):
     """No such child in the caller's area (another area's children are not revealed)."""
 
 
+class Conflict(RuleViolation):
+    """The request contradicts the archive as it is (answered 409, with what it collides with)."""
+
+    def __init__(self, code: str, zh: str, en: str, **details: Any) -> None:
+        super().__init__(code, zh, en)
+        self.details = {k: str(v) for k, v in details.items()}
+
+
+def archive_closed(child: Child) -> Conflict:
+    return Conflict("archive_closed", "该档案已结档，只读；如需修改请先重新开档",
+                    "the archive is closed and read-only; reopen it first", child_id=child.id, closed_reason=child.closed_reason)
+
+
 def id_number_hash(id_number: str, key: str) -> str:
     return hmac.new(key.encode(), id_number.encode(), hashlib.sha256).hexdigest()
 
 
-async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: str, correlation_id: UUID | None = None) -> Child:
+def not_future(day: date, field: str) -> None:
+    if day > today_local():
+        raise RuleViolation("date_future", "日期不能晚于今天", "the date is in the future").at(field)
+
+
+async def open_child(uow, child_id: UUID, region: str) -> Child:
+    """The child, locked for a change: in the caller's area, its archive open."""
+    child = await uow.children.get(child_id, for_update=True)
+    if child is None or not child.village_code.startswith(region):
+        raise ChildNotFound(child_id)
+    if not child.is_open:
+        raise archive_closed(child)
+    return child
+
+
+async def emit(uow, child: Child, event_type: EventType, data, *, actor: str) -> None:
+    """One event, as the child aggregate's next version (its envelope names the child's village)."""
+    child.version += 1
+    await uow.emit(event_type, data, aggregate_id=str(child.id), aggregate_version=child.version,
+                   region_code=child.village_code, actor=actor)
+
+
+async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: str) -> Child:
     data = dict(data)
     id_number = data.pop("id_number", None)
     child = Child(id=uuid4(), **data)
-    if id_number:
-        _protect_id_number(child, id_number, id_hash_key)
+    child.enrolment_status = EnrolmentStatus.in_school if child.school_id else EnrolmentStatus.not_enrolled
     async with uow:
-        await _emit(uow, child, registered=True, changed=list(child.flat()), actor=actor, correlation_id=correlation_id)
+        if id_number:
+            await _protect_id_number(uow, child, id_number, id_hash_key)
+        await _emit_facts(uow, child, registered=True, changed=list(child.flat()), actor=actor)
+        await settle_guardianship(uow, child, actor=actor, agreement_in_force=False)
         await uow.children.add(child)
         await uow.commit()
     return child
 
 
-async def update_child(
-    uow, child_id: UUID, patch: dict[str, Any], *, region: str, actor: str, id_hash_key: str,
-    correlation_id: UUID | None = None,
-) -> Child:
+async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: str, actor: str, id_hash_key: str) -> Child:
+    """A correction or change of the archive's facts. Removing the guardian ends the agreement in
+    force with them; both parents back home closes the archive (the child is no longer left behind)."""
     async with uow:
-        child = await uow.children.get(child_id, for_update=True)
-        if child is None or not child.village_code.startswith(region):
-            raise ChildNotFound(child_id)
+        child = await open_child(uow, child_id, region)
         before = child.flat()
+        had_guardian = child.guardian is not None
         patch = dict(patch)
         id_given = "id_number" in patch
         id_number = patch.pop("id_number", None)
@@ -73,7 +125,7 @@ async def update_child(
                     "guardian_incomplete", "新监护人需填写姓名和关系", "a new guardian needs a name and a relationship"
                 ).at("guardian")
         if id_number:
-            _protect_id_number(child, id_number, id_hash_key)
+            await _protect_id_number(uow, child, id_number, id_hash_key)
         elif id_given:
             child.id_number_hash = child.id_number_masked = None
         elif child.id_number_hash and (child.birth_date, child.gender) != (before["birth_date"], before["gender"]):
@@ -85,43 +137,90 @@ async def update_child(
         if not child.village_code.startswith(region):
             raise ChildNotFound(child_id)  # moving a child out of one's area is a transfer, not an edit
         changed = changed_fields(before, child.flat())
-        if changed:
-            await _emit(uow, child, registered=False, changed=changed, actor=actor, correlation_id=correlation_id)
-            await uow.children.save(child)
-            await uow.commit()
+        if not changed:
+            return child
+        await _emit_facts(uow, child, registered=False, changed=changed, actor=actor)
+        lapse = None
+        if had_guardian and child.guardian is None:
+            lapse = UnguardedCause.guardian_removed
+            await emit(uow, child, GUARDIAN_REMOVED, GuardianRemoved(child_id=child.id), actor=actor)
+            await end_agreement_in_force(uow, child, actor=actor)
+        in_force = await uow.agreements.in_force(child.id) is not None
+        await settle_guardianship(uow, child, actor=actor, agreement_in_force=in_force, lapse=lapse)
+        if guardianship.parents_returned(child):
+            await close(uow, child, ArchiveCloseReason.parents_returned, today_local(), actor=actor)
+        await uow.children.save(child)
+        await uow.commit()
     return child
 
 
-def _protect_id_number(child: Child, id_number: str, key: str) -> None:
+async def settle_guardianship(
+    uow, child: Child, *, actor: str, agreement_in_force: bool, lapse: UnguardedCause | None = None,
+    agreement_id: UUID | None = None,
+) -> None:
+    """Raise or lower the 无人监护 flag as the child's guardianship now stands; an event when it moves."""
+    if not child.is_open:
+        return
+    cause = guardianship.unguarded_cause(child, agreement_in_force=agreement_in_force, lapse=lapse)
+    if cause and not child.unguarded_cause:
+        child.unguarded_cause, child.unguarded_since = cause.value, today_local()
+        await emit(uow, child, CHILD_UNGUARDED, ChildUnguarded(child_id=child.id, cause=cause), actor=actor)
+    elif not cause and child.unguarded_cause:
+        child.unguarded_cause = child.unguarded_since = None
+        await emit(uow, child, CHILD_GUARDED, ChildGuarded(child_id=child.id, agreement_id=agreement_id), actor=actor)
+
+
+async def end_agreement_in_force(uow, child: Child, *, actor: str, on: date | None = None) -> None:
+    """The agreement in force ends with its guardian (revoked); its expiry no longer matters."""
+    agreement = await uow.agreements.in_force(child.id)
+    if agreement is None:
+        return
+    on = on or today_local()
+    await uow.agreements.set(agreement["id"], status="revoked", ended_on=on)
+    await uow.cancel_timer("agreement_expiry", str(agreement["id"]))
+    await emit(uow, child, AGREEMENT_REVOKED, AgreementEnded(child_id=child.id, agreement_id=agreement["id"], ended_on=on), actor=actor)
+
+
+async def close(uow, child: Child, reason: ArchiveCloseReason, on: date, *, actor: str) -> None:
+    """结档: the archive becomes read-only; consumers stop following the child."""
+    child.archive_status, child.closed_reason, child.closed_on = "closed", reason.value, on
+    await emit(uow, child, ARCHIVE_CLOSED, ArchiveClosed(child_id=child.id, reason=reason, closed_on=on), actor=actor)
+
+
+async def _protect_id_number(uow, child: Child, id_number: str, key: str) -> None:
     try:
         v = check_id_number(id_number, birth_date=child.birth_date, gender=child.gender)
     except RuleViolation as violation:
         raise violation.at("id_number") from None
     child.id_number_hash, child.id_number_masked = id_number_hash(v, key), mask_id_number(v)
+    existing = await uow.children.open_with_id_number(child.id_number_hash, other_than=child.id)
+    if existing:
+        raise Conflict(
+            "id_number_registered", "该身份证号已有在档儿童档案", "this ID number is already on an open archive",
+            existing_child_id=existing,
+        ).at("id_number")
 
 
-async def _emit(uow, child: Child, *, registered: bool, changed: list[str], actor: str, correlation_id: UUID | None) -> None:
+async def _emit_facts(uow, child: Child, *, registered: bool, changed: list[str], actor: str) -> None:
     """One event per version on registry.events; the contact card when personal data changed."""
-    common = {"aggregate_id": str(child.id), "region_code": child.village_code, "actor": actor, "correlation_id": correlation_id}
     flat = child.flat()
-    child.version += 1
     if registered:
         facts = {f: flat.get(path) for path, f in _FACTS.items()}
         data = ChildRegistered(
             child_id=child.id, guardian_relationship=(child.guardian or {}).get("relationship"), **facts
         )
-        await uow.emit(CHILD_REGISTERED, data, aggregate_version=child.version, **common)
+        await emit(uow, child, CHILD_REGISTERED, data, actor=actor)
     else:
         changes = ChildFactsChanged(**{_FACTS[p]: flat.get(p) for p in changed if p in _FACTS})
-        data = ChildUpdated(child_id=child.id, changed_fields=changed, changes=changes)
-        await uow.emit(CHILD_UPDATED, data, aggregate_version=child.version, **common)
+        await emit(uow, child, CHILD_UPDATED, ChildUpdated(child_id=child.id, changed_fields=changed, changes=changes), actor=actor)
     if child.guardian and any(p in changed for p in _GUARDIAN_IDENTITY):
-        child.version += 1
         g = child.guardian
         data = GuardianAssigned(child_id=child.id, relationship=g["relationship"], capacity=g["capacity"])
-        await uow.emit(GUARDIAN_ASSIGNED, data, aggregate_version=child.version, **common)
+        await emit(uow, child, GUARDIAN_ASSIGNED, data, actor=actor)
     if any(p in changed for p in (*CONTACT_FIELDS, "guardian.relationship")):
-        await uow.emit(CHILD_CONTACTS, contact_card(child), aggregate_version=child.version, **common)
+        # A snapshot of the current version: it does not take a version of its own.
+        await uow.emit(CHILD_CONTACTS, contact_card(child), aggregate_id=str(child.id), aggregate_version=child.version,
+                       region_code=child.village_code, actor=actor)
 
 
 def contact_card(child: Child) -> ContactCard:

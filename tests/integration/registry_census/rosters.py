@@ -16,8 +16,10 @@ HEADERS = [c.header for c in COLUMNS]
 
 
 def id_number(village: str, birth: str, n: int, gender: str = "female") -> str:
+    """A valid number, the same for the same village and n. Its first six digits are the village's
+    last six, not its county: tests share a database, and one ID number is on one open archive only."""
     seq = n % 50 * 2 + (1 if gender == "male" else 0)
-    first17 = f"{village[:6]}{birth.replace('-', '')}{seq:03d}"
+    first17 = f"{village[6:]}{birth.replace('-', '')}{seq:03d}"
     return first17 + id_check_char(first17)
 
 
