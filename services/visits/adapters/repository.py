@@ -6,7 +6,10 @@ from collections import defaultdict
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import String, and_, any_, bindparam, cast, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    Date, Integer, String, and_, any_, bindparam, case, cast, func, insert, literal, null, or_, select, tuple_, union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +17,7 @@ from services.visits.adapters.orm import (
     activities, activity_children, child_contacts, children, concerns, county_terms, helpers, overdue_windows,
     pairings, record_corrections, timers, visit_records, visit_rules,
 )
-from services.visits.domain.compliance import ACTIVITY_CONTACT, Contact, PairingSpan
+from services.visits.domain.compliance import ACTIVITY_CONTACT, Contact, PairingSpan, Status, WindowTotals
 from services.visits.domain.model import ChildPlace, Helper, Pairing, VisitRecord
 from services.visits.domain.rules import VisitRule
 from services.visits.domain.windows import Term, Window
@@ -405,6 +408,74 @@ def _arm_statement(only_some_children: bool):
 
 _ARM, _ARM_CHILDREN = _arm_statement(False), _arm_statement(True)
 
+
+def _window_totals_statement():
+    """Due, done and overdue of every open child of a region, for (rule, window) rows given as arrays, in one
+    aggregate: the set-based twin of ``compliance.evaluate`` (same binding, same contacts counted)."""
+    text_param = lambda name: array_param(name, timers.c.key)  # noqa: E731
+    plan = func.unnest(
+        *(text_param(c) for c in ("rule_code", "roles", "kinds", "activity_kinds")),
+        array_param("required", visit_rules.c.count),
+        *(array_param(c, pairings.c.started_on) for c in ("start", "end", "judged_on")),
+    ).table_valued(
+        "rule_code", "roles", "kinds", "activity_kinds", "required", "start", "end", "judged_on"
+    ).render_derived()
+    # A child is held to a window's rule by a pairing in force on its last day (or today, while it runs).
+    bound = (
+        select(plan.c.rule_code, plan.c.start, plan.c.end, plan.c.required, plan.c.roles, plan.c.kinds,
+               plan.c.activity_kinds, children.c.child_id)
+        .select_from(children.join(pairings, pairings.c.child_id == children.c.child_id)
+                     .join(helpers, helpers.c.id == pairings.c.helper_id))
+        .join(plan, literal(True))
+        .where(
+            children.c.village_code.startswith(bindparam("region")), children.c.closed_on.is_(None),
+            helpers.c.role == any_(func.string_to_array(plan.c.roles, ",")),
+            pairings.c.started_on <= plan.c.judged_on,
+            or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > plan.c.judged_on),
+        )
+        .distinct().cte("bound")
+    )
+    in_region = children.c.village_code.startswith(bindparam("region"))
+    period = lambda col: col.between(bindparam("period_start", type_=Date), bindparam("period_end", type_=Date))  # noqa: E731
+    contacts = union_all(
+        select(visit_records.c.child_id, visit_records.c.visited_on.label("on"), visit_records.c.kind,
+               visit_records.c.helper_role.label("role"))
+        .join(children, children.c.child_id == visit_records.c.child_id)
+        .where(period(visit_records.c.visited_on), in_region),
+        select(activity_children.c.child_id, activities.c.held_on, activities.c.kind, cast(null(), String))
+        .join(activities, activities.c.id == activity_children.c.activity_id)
+        .join(children, children.c.child_id == activity_children.c.child_id)
+        .where(period(activities.c.held_on), in_region, activities.c.kind.in_([k.value for k in ACTIVITY_CONTACT])),
+    ).subquery("contacts")
+    # Group activities count as the contact they stand for; a helper's contact, when the helper's role binds.
+    counts = and_(
+        contacts.c.child_id == bound.c.child_id, contacts.c.on.between(bound.c.start, bound.c.end),
+        or_(
+            and_(contacts.c.role.is_(None), contacts.c.kind == any_(func.string_to_array(bound.c.activity_kinds, ","))),
+            and_(contacts.c.kind == any_(func.string_to_array(bound.c.kinds, ",")),
+                 contacts.c.role == any_(func.string_to_array(bound.c.roles, ","))),
+        ),
+    )
+    per_child = (
+        select(bound.c.rule_code, bound.c.start, bound.c.end, bound.c.required,
+               func.count(contacts.c.child_id).label("done"))
+        .select_from(bound.outerjoin(contacts, counts))
+        .group_by(bound.c.rule_code, bound.c.start, bound.c.end, bound.c.required, bound.c.child_id)
+        .subquery("per_child")
+    )
+    met = per_child.c.done >= per_child.c.required
+    status = case((met, Status.done.value), (per_child.c.end < bindparam("today", type_=Date), Status.overdue.value),
+                  else_=Status.due.value)
+    return (
+        select(per_child.c.rule_code, per_child.c.start, status.label("status"), func.count().label("children"),
+               func.sum(per_child.c.required).label("required"),
+               func.sum(func.least(per_child.c.done, per_child.c.required)).label("done"))
+        .group_by(per_child.c.rule_code, per_child.c.start, status)
+    )
+
+
+_WINDOW_TOTALS = _window_totals_statement()
+
 _ARM_ROLLING = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing(
     index_elements=["kind", "key"]
 )
@@ -418,6 +489,47 @@ _DROP_MOVED = timers.delete().where(
     timers.c.key >= _moved.c.prefix, timers.c.key < _moved.c.prefix + ";", timers.c.key != _moved.c.keep,
     timers.c.payload["end"].astext >= bindparam("today"),
 )
+
+
+class ComplianceRepository:
+    """Compliance (考核) of a whole region at once, computed in PostgreSQL."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def window_totals(self, region: str, windows: list[tuple[VisitRule, Window]], today: date) -> list[WindowTotals]:
+        """Each (rule, window) over the open children of ``region`` held to it: one statement, whatever the
+        number of children (calendar windows; a rolling window is each child's own)."""
+        if not windows:
+            return []
+        activity = {c: a for a, c in ACTIVITY_CONTACT.items()}
+        params = {
+            "rule_code": [r.code for r, _ in windows], "roles": [",".join(r.roles) for r, _ in windows],
+            "kinds": [",".join(r.kinds) for r, _ in windows],
+            "activity_kinds": [",".join(activity[k] for k in r.kinds if k in activity) for r, _ in windows],
+            "required": [r.count for r, _ in windows], "start": [w.start for _, w in windows],
+            "end": [w.end for _, w in windows], "judged_on": [min(w.end, today) for _, w in windows],
+            "period_start": min(w.start for _, w in windows), "period_end": max(w.end for _, w in windows),
+            "region": region, "today": today,
+        }
+        totals = {(r.code, w.start): WindowTotals(r, w) for r, w in windows}
+        for code, start, status, n, required, done in (await self.session.execute(_WINDOW_TOTALS, params)).all():
+            t = totals[code, start]
+            t.children[Status(status)] += n
+            t.required += required
+            t.done += done
+        return list(totals.values())
+
+    async def counties(self, region: str) -> list[str]:
+        """The counties (6-digit codes) with open children under ``region``."""
+        if len(region) >= 6:
+            return [region[:6]]
+        rows = await self.session.scalars(
+            select(func.left(children.c.village_code, 6)).where(
+                children.c.village_code.startswith(region, autoescape=True), children.c.closed_on.is_(None)
+            ).distinct().order_by(func.left(children.c.village_code, 6))
+        )
+        return list(rows)
 
 
 class ScheduleRepository:

@@ -3,7 +3,7 @@ and whether the window is overdue. Pure functions over plain data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from uuid import UUID
@@ -51,6 +51,17 @@ class WindowStatus:
     done: int
     status: Status
     helper_ids: tuple[UUID, ...]  # the paired helpers the rule binds
+
+
+@dataclass
+class WindowTotals:
+    """One rule's window over a region: children held to it by status, contacts required and done (capped)."""
+
+    rule: VisitRule
+    window: Window
+    children: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
+    required: int = 0
+    done: int = 0
 
 
 def bound_helpers(rule: VisitRule, pairings: list[PairingSpan], window: Window, today: date) -> tuple[UUID, ...]:
@@ -104,12 +115,12 @@ def _rolling(rule: VisitRule, pairings: list[PairingSpan], contacts: list[Contac
 
 
 def _judged(versions: list[VisitRule], code: str, window: Window, pairings: list[PairingSpan],
-            contacts: list[Contact], today: date, helper_id: UUID | None) -> WindowStatus | None:
+            contacts: list[Contact], today: date) -> WindowStatus | None:
     """A window is judged by the version of its rule in force when it began."""
     rule = rule_in_force(versions, code, window.start)
     if rule is None or rule.window is not window.kind:
         return None
-    return evaluate(rule, window, pairings, contacts, today, helper_id)
+    return evaluate(rule, window, pairings, contacts, today)
 
 
 def statuses_on(versions: list[VisitRule], day: date, terms: list[Term], pairings: list[PairingSpan],
@@ -122,7 +133,7 @@ def statuses_on(versions: list[VisitRule], day: date, terms: list[Term], pairing
                 out.append(s)
             continue
         window = window_containing(rule.window, day, terms)
-        if window and (s := _judged(versions, rule.code, window, pairings, contacts, today, None)):
+        if window and (s := _judged(versions, rule.code, window, pairings, contacts, today)):
             out.append(s)
     return out
 
@@ -138,26 +149,34 @@ def recent(versions: list[VisitRule], today: date, terms: list[Term], pairings: 
             continue
         current = window_at_or_after(rule.window, today, terms)
         for window in (previous_window(current, terms), current if current.start <= today else None):
-            if window and (s := _judged(versions, rule.code, window, pairings, contacts, today, None)):
+            if window and (s := _judged(versions, rule.code, window, pairings, contacts, today)):
                 out.append(s)
     return out
 
 
-def statuses_within(versions: list[VisitRule], start: date, end: date, terms: list[Term],
-                    pairings: list[PairingSpan], contacts: list[Contact], today: date,
-                    helper_id: UUID | None = None) -> list[WindowStatus]:
+def windows_within(versions: list[VisitRule], start: date, end: date, terms: list[Term]) -> list[tuple[VisitRule, Window]]:
     """Every window of every calendar rule lying wholly between ``start`` and ``end`` (a month's or a term's
-    score). Rolling rules have no windows fixed in a period: their lapses are overdue events, not a share."""
+    score), with the version it is judged by (in force when it began). Rolling rules have no windows fixed
+    in a period: their lapses are overdue events, not a share."""
     out = []
     codes = {r.code: r for r in [*rules_in_force(versions, end), *rules_in_force(versions, start)]
              if r.window is not WindowKind.rolling}
     for code, rule in codes.items():
         window = window_at_or_after(rule.window, start, terms)
         while window.end <= end:
-            if window.start >= start and (s := _judged(versions, code, window, pairings, contacts, today, helper_id)):
-                out.append(s)
+            judged_by = rule_in_force(versions, code, window.start)
+            if window.start >= start and judged_by is not None and judged_by.window is window.kind:
+                out.append((judged_by, window))
             window = next_window(window, terms)
     return out
+
+
+def statuses_within(versions: list[VisitRule], start: date, end: date, terms: list[Term],
+                    pairings: list[PairingSpan], contacts: list[Contact], today: date,
+                    helper_id: UUID | None = None) -> list[WindowStatus]:
+    """The child's status in each of ``windows_within`` the period (for ``helper_id``'s own share, if given)."""
+    return [s for rule, window in windows_within(versions, start, end, terms)
+            if (s := evaluate(rule, window, pairings, contacts, today, helper_id))]
 
 
 def score(statuses: list[WindowStatus]) -> float | None:

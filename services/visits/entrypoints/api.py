@@ -244,6 +244,21 @@ async def child_compliance(child_id: UUID, request: Request, principal: Office, 
                            groups=queries.groups(result.statuses))
 
 
+@router.get("/compliance", response_model=s.RegionComplianceOut,
+            summary="考核汇总 Due, done and overdue of every child of the caller's area, per rule, for a period")
+async def region_compliance(request: Request, principal: Office, on: date | None = None,
+                            period: Annotated[WindowKind, Query(description="month 自然月 / quarter / term / year")]
+                            = WindowKind.month) -> s.RegionComplianceOut:
+    counties = await _call(queries.region_compliance(_uow(request), principal.region, period, on or today_local(),
+                                                     today=today_local()))
+    return s.RegionComplianceOut(region=principal.region, items=[
+        s.RuleTotalsOut(county=c.county, rule_code=t.rule.code, rule_name=t.rule.name, window=t.window.kind,
+                        window_start=t.window.start, window_end=t.window.end, required=t.required,
+                        contacts_done=t.done, **{k.value: n for k, n in t.children.items()})
+        for c in counties for t in c.totals
+    ])
+
+
 @router.get("/helpers/{helper_id}/worklist", response_model=s.WorklistOut,
             summary="帮扶人待办 A helper's due and overdue contacts for the coming days")
 async def worklist(helper_id: UUID, request: Request, principal: Recorder,

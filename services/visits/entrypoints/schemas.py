@@ -301,6 +301,25 @@ class OverviewOut(BaseModel):
     page_size: int
 
 
+class RuleTotalsOut(BaseModel):
+    county: str
+    rule_code: str
+    rule_name: str
+    window: WindowKind
+    window_start: date
+    window_end: date
+    done: int = Field(description="children who had every contact the rule asks (已完成)")
+    due: int = Field(description="children still short while the window runs (待完成)")
+    overdue: int = Field(description="children short after the window ended (逾期)")
+    required: int = Field(description="contacts required, all children together")
+    contacts_done: int = Field(description="contacts done, each child capped at what the rule asks")
+
+
+class RegionComplianceOut(BaseModel):
+    region: str
+    items: list[RuleTotalsOut]
+
+
 class ScoreOut(BaseModel):
     period_start: date
     period_end: date

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from services.visits.domain.compliance import (
-    Status, WindowStatus, recent, score, statuses_on, statuses_within,
+    Status, WindowStatus, WindowTotals, recent, score, statuses_on, statuses_within, windows_within,
 )
 from services.visits.domain.errors import Refusal
 from services.visits.domain.model import ChildPlace, Helper
-from services.visits.domain.windows import Term, WindowKind, window_at_or_after
+from services.visits.domain.windows import Term, Window, WindowKind, window_at_or_after
 from services.visits.service_layer.commands import child_in, helper_in
 from services.visits.service_layer.schedule import county_setup
 
@@ -116,17 +116,44 @@ async def overview(uow, region: str, *, today: date, quiet_days: int, limit: int
     return rows, total
 
 
+def _calendar(period: WindowKind) -> None:
+    if period is WindowKind.rolling:
+        raise Refusal("period_rolling", "考核期应为自然月、季度、学期或年，不能是滚动周期",
+                      "the period is a month, quarter, term or year, not a rolling window", "period")
+
+
 def last_completed(period: WindowKind, today: date, terms: list[Term]) -> tuple[date, date]:
     """The last month, quarter, term or year that has ended before ``today``."""
-    if period is WindowKind.rolling:
-        raise Refusal("period_rolling", "得分按自然月、季度、学期或年计算，不能按滚动周期",
-                      "a score is over a month, quarter, term or year, not a rolling window", "period")
+    _calendar(period)
     if period is WindowKind.term:
         ended = [t for t in terms if t.end < today]
         return ended[-1].start, ended[-1].end
     running = window_at_or_after(period, today, terms)
     last = window_at_or_after(period, running.start - timedelta(days=1), terms)
     return last.start, last.end
+
+
+@dataclass
+class CountyCompliance:
+    county: str
+    period: Window
+    totals: list[WindowTotals]
+
+
+async def region_compliance(uow, region: str, period: WindowKind, on: date, *, today: date) -> list[CountyCompliance]:
+    """考核汇总: for each county under ``region``, each calendar rule's windows within the period containing
+    ``on`` (a month, a term...), with its children due, done and overdue, evaluated set-based in PostgreSQL."""
+    _calendar(period)
+    out = []
+    async with uow:
+        for county in await uow.compliance.counties(region):
+            versions, terms = await county_setup(uow, county, on)
+            window = window_at_or_after(period, on, terms)
+            within = windows_within(versions, window.start, window.end, terms)
+            out.append(CountyCompliance(county, window, await uow.compliance.window_totals(
+                region if len(region) > len(county) else county, within, today
+            )))
+    return out
 
 
 @dataclass

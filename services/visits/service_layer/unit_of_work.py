@@ -1,7 +1,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.visits.adapters.repository import (
-    ChildRepository, HelperRepository, PairingRepository, RecordRepository, RuleRepository, ScheduleRepository,
+    ChildRepository, ComplianceRepository, HelperRepository, PairingRepository, RecordRepository, RuleRepository, ScheduleRepository,
 )
 from shared.uow import SqlUnitOfWork
 
@@ -13,6 +13,7 @@ class VisitsUnitOfWork(SqlUnitOfWork):
     rules: RuleRepository
     records: RecordRepository
     schedule: ScheduleRepository
+    compliance: ComplianceRepository
 
     def bind(self, session: AsyncSession) -> None:
         self.children = ChildRepository(session)
@@ -21,3 +22,4 @@ class VisitsUnitOfWork(SqlUnitOfWork):
         self.rules = RuleRepository(session)
         self.records = RecordRepository(session)
         self.schedule = ScheduleRepository(session)
+        self.compliance = ComplianceRepository(session)

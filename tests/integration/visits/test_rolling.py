@@ -33,7 +33,7 @@ async def _rolling_keys(visits, child) -> list[str]:
 
 
 async def test_a_rolling_rule_lapses_once_across_a_restart(start_visits):
-    county, today = "410611", today_local()
+    county, today = "410711", today_local()
     first = rolling_window(today, 30)  # the rule binds from today: 30 days to the first contact
     async with start_visits() as visits:
         child, _ = await _paired_child_under_rule(visits, county)
@@ -54,7 +54,7 @@ async def test_a_rolling_rule_lapses_once_across_a_restart(start_visits):
 
 
 async def test_a_visit_moves_the_deadline_and_the_next_lapse_is_reported(start_visits):
-    county, today = "410612", today_local()
+    county, today = "410712", today_local()
     async with start_visits() as visits:
         child, mother = await _paired_child_under_rule(visits, county)
         first = rolling_window(today, 30)
@@ -86,7 +86,7 @@ async def test_a_visit_moves_the_deadline_and_the_next_lapse_is_reported(start_v
 
 
 async def test_rolling_rules_are_checked_and_a_new_length_rearms_the_children(start_visits):
-    county, today = "410613", today_local()
+    county, today = "410713", today_local()
     async with start_visits() as visits:
         auth = visits.auth(region=county)
         r = await visits.client.post(f"/api/v1/counties/{county}/rules", json={**RULE, "days": None}, headers=auth)
