@@ -278,6 +278,8 @@ class AbsenceIn(_Strict):
 
 
 class AbsenceOut(AbsenceIn):
+    model_config = ConfigDict(extra="ignore")
+
     id: UUID
     school_id: str | None
 
@@ -307,6 +309,8 @@ class GrowthNoteIn(_Strict):
 
 
 class GrowthNoteOut(GrowthNoteIn):
+    model_config = ConfigDict(extra="ignore")
+
     id: UUID
     actor: str
 
