@@ -55,37 +55,48 @@ def _classify(response: httpx.Response, what: str) -> None:
     raise SendError(f"{what} answered {status}{detail}", permanent=permanent)
 
 
-async def _post(url: str, timeout: float, what: str, **kwargs) -> None:
-    try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.post(url, **kwargs)
-    except httpx.HTTPError as exc:
-        raise SendError(f"{what} unreachable: {type(exc).__name__}", permanent=False) from None
-    _classify(response, what)
+class HttpPoster:
+    """One HTTP client for the channels that POST, kept: building a client loads the CA bundle
+    (tens of milliseconds), which per message was most of a delivery's time."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def post(self, url: str, what: str, **kwargs) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a client's connections belong to the event loop that opened them
+            self._client, self._loop = httpx.AsyncClient(timeout=self.timeout), loop
+        try:
+            response = await self._client.post(url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise SendError(f"{what} unreachable: {type(exc).__name__}", permanent=False) from None
+        _classify(response, what)
 
 
 class SmsChannel:
     """A provider's HTTP API: POST {url}/v1/messages {"to", "text", "ref"} with a bearer key."""
 
-    def __init__(self, url: str, key: str, timeout: float) -> None:
-        self.url, self.key, self.timeout = url.rstrip("/") + "/v1/messages", key, timeout
+    def __init__(self, url: str, key: str, http: HttpPoster) -> None:
+        self.url, self.key, self.http = url.rstrip("/") + "/v1/messages", key, http
 
     async def send(self, uow, message: Outgoing) -> None:
         body = {"to": message.address, "text": message.text, "ref": str(message.delivery_id)}
-        await _post(self.url, self.timeout, "SMS provider", json=body, headers={"Authorization": f"Bearer {self.key}"})
+        await self.http.post(self.url, "SMS provider", json=body, headers={"Authorization": f"Bearer {self.key}"})
 
 
 class WebhookChannel:
     """POST the AgencyMessage as JSON, signed with the agency's secret (adapters/signing.py)."""
 
-    def __init__(self, secret_for: Callable[[str], str], timeout: float) -> None:
-        self.secret_for, self.timeout = secret_for, timeout
+    def __init__(self, secret_for: Callable[[str], str], http: HttpPoster) -> None:
+        self.secret_for, self.http = secret_for, http
 
     async def send(self, uow, message: Outgoing) -> None:
         agency = message.agency_message
         body = agency.model_dump_json().encode()
         headers = signed_headers(self.secret_for(agency.agency_code), body, str(message.delivery_id))
-        await _post(message.address, self.timeout, "webhook", content=body, headers=headers)
+        await self.http.post(message.address, "webhook", content=body, headers=headers)
 
 
 class EmailChannel:
@@ -135,10 +146,11 @@ class InboxChannel:
 
 def build_channels(config, secret_for: Callable[[str], str]) -> dict[Channel, ChannelAdapter]:
     t = config.send_timeout_s
+    http = HttpPoster(t)
     return {
-        Channel.sms: SmsChannel(config.sms_url, config.sms_key, t),
+        Channel.sms: SmsChannel(config.sms_url, config.sms_key, http),
         Channel.email: EmailChannel(config.smtp_host, config.smtp_port, config.smtp_sender, t),
-        Channel.webhook: WebhookChannel(secret_for, t),
+        Channel.webhook: WebhookChannel(secret_for, http),
         Channel.agency_stream: AgencyStreamChannel(),
         Channel.inbox: InboxChannel(),
     }

@@ -51,6 +51,8 @@ from shared.timers import Timer, schedule
 log = logging.getLogger("shouhu.notifications")
 
 ATTEMPT = "notifications.attempt"
+# An urgent delivery's attempts: fired by the urgent lane (entrypoints/urgent.py) as soon as they are due.
+URGENT_ATTEMPT = "notifications.attempt.urgent"
 
 
 async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
@@ -76,6 +78,8 @@ class Notifier:
     ) -> None:
         self.directory, self.templates, self.channels = directory, templates, channels
         self.retries, self.quiet, self.timers, self.clock = retries, quiet, timers, clock
+        # Called once a transaction that planned an urgent delivery has committed (the urgent lane sets it).
+        self.urgent_planned: Callable[[], None] = lambda: None
 
     # --- requests ---------------------------------------------------------------
 
@@ -98,8 +102,10 @@ class Notifier:
                 ).on_conflict_do_nothing(constraint="uq_deliveries_once").returning(deliveries.c.id)
             )
             if delivery_id is not None:
-                await self._schedule(session, delivery_id, 1, self.clock())
+                await self._schedule(session, delivery_id, 1, self.clock(), urgent=req.urgency is Urgency.urgent)
                 created.append(delivery_id)
+        if created and req.urgency is Urgency.urgent:
+            uow.after_commit(self.urgent_planned)
         return created
 
     async def request_event(self, uow, event: EventEnvelope[MessageRequested]) -> None:
@@ -119,7 +125,7 @@ class Notifier:
         release = self.quiet.release_at(now, channel=channel, role=RecipientRole(d.recipient_role), urgency=Urgency(d.urgency))
         if release is not None:
             await self._update(session, d, status=Status.held, held_until=release)
-            await self._schedule(session, d.id, d.attempt_seq + 1, release)
+            await self._schedule(session, d.id, d.attempt_seq + 1, release, urgent=False)  # urgent ones are never held
             return
         address = await self.directory.address(session, d.recipient, channel)
         if not address:
@@ -148,7 +154,7 @@ class Notifier:
                                                        reason=reason, retry=step.retry_after is not None))
         if step.retry_after is not None:
             await self._update(uow.session, d, status=Status.queued, attempts=attempts, last_error=reason)
-            await self._schedule(uow.session, d.id, d.attempt_seq + 1, now + step.retry_after)
+            await self._schedule(uow.session, d.id, d.attempt_seq + 1, now + step.retry_after, urgent=d.urgency == Urgency.urgent)
             return
         if step.channel_index is None:
             await self._give_up(uow, d, channel, reason, permanent=permanent)
@@ -159,7 +165,7 @@ class Notifier:
             uow.session, d, status=Status.queued, channel_index=step.channel_index, channel=nxt, attempts=0,
             last_error=reason,
         )
-        await self._schedule(uow.session, d.id, d.attempt_seq + 1, now)
+        await self._schedule(uow.session, d.id, d.attempt_seq + 1, now, urgent=d.urgency == Urgency.urgent)
 
     async def _give_up(self, uow, d, channel: Channel | None, reason: str, *, permanent: bool) -> None:
         await self._emit(uow, d, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, None))
@@ -295,10 +301,11 @@ class Notifier:
     async def _update(session, d, **values) -> None:
         await session.execute(update(deliveries).where(deliveries.c.id == d.id).values(**values))
 
-    async def _schedule(self, session, delivery_id: UUID, seq: int, due: datetime) -> None:
+    async def _schedule(self, session, delivery_id: UUID, seq: int, due: datetime, *, urgent: bool) -> None:
         # A timer per attempt: the poller marks the firing timer done after its handler returns.
         await session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(attempt_seq=seq))
-        await schedule(session, self.timers, ATTEMPT, f"{delivery_id}:{seq}", due, {"delivery_id": str(delivery_id)})
+        kind = URGENT_ATTEMPT if urgent else ATTEMPT
+        await schedule(session, self.timers, kind, f"{delivery_id}:{seq}", due, {"delivery_id": str(delivery_id)})
 
     @staticmethod
     async def _emit(uow, d, event_type: EventType, data) -> None:

@@ -17,7 +17,7 @@ from services.notifications.adapters.orm import outbox, timers
 from services.notifications.adapters.signing import DELIVERY_HEADER, verify
 from services.notifications.app import build_notifier
 from services.notifications.config import NotificationsConfig
-from services.notifications.service_layer.handlers import ATTEMPT
+from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from services.notifications.sms_simulator import SmsSimulator
 from shared.db import make_sessionmaker
@@ -162,5 +162,5 @@ async def driven(config, clock, settings, engines):
     def uow() -> NotificationsUnitOfWork:
         return NotificationsUnitOfWork(sessions, Outbox(outbox, "notifications", settings.stream_namespace))
 
-    poller = TimerPoller(timers, uow, {ATTEMPT: notifier.attempt}, now=clock)
+    poller = TimerPoller(timers, uow, {ATTEMPT: notifier.attempt, URGENT_ATTEMPT: notifier.attempt}, now=clock)
     return notifier, uow, poller

@@ -62,6 +62,22 @@ async def test_a_redelivered_request_sends_nothing_new_even_after_a_restart(conf
     assert len(await delivery_rows(engines["notifications"], request.request_id)) == 1
 
 
+async def test_an_urgent_message_goes_out_when_its_request_commits_without_waiting_for_the_poller(
+    config, clock, settings, webhook, engines,
+):
+    slow = settings.model_copy(update={"timer_poll_ms": 600_000})  # the timer poller would not look again in this test
+    normal = message("dropout_report", [{"role": "agency", "agency": "public_security"}])
+    urgent = message("violence_report", [{"role": "agency", "agency": "public_security"}], urgency="urgent")
+    async with running_app(build_spec(config, clock), slow) as (_, client):
+        await _enqueue(client, slow, normal)
+        await _enqueue(client, slow, urgent)
+        await wait_until(lambda: _true(len(webhook.accepted()) == 1), what="the urgent webhook delivered")
+    [sent] = webhook.accepted()
+    assert sent["body"]["request_id"] == str(urgent.request_id) and sent["verified"]
+    [waiting] = (await delivery_rows(engines["notifications"], normal.request_id)).values()
+    assert waiting["status"] == "queued"  # the normal one waits for the poller's next round
+
+
 async def test_enqueue_over_http_then_read_and_mark_read_in_the_inbox(config, clock, fast, engines):
     async with running_app(build_spec(config, clock), fast) as (app, client):
         child = await add_child(app.state.runtime.uow, name="王小明")
