@@ -7,7 +7,8 @@ from services.registry.app import SPEC as REGISTRY
 from services.reporting.app import SPEC as REPORTING
 from services.visits.app import SPEC as VISITS
 from tests.conftest import scalar
-from tests.support import child_payload, running_app, token, wait_until
+from shared.clock import today_local
+from tests.support import child_payload, fresh_county, running_app, token, wait_until
 
 
 async def test_registered_child_appears_exactly_once_in_every_store(settings, engines):
@@ -39,3 +40,39 @@ async def test_registered_child_appears_exactly_once_in_every_store(settings, en
             assert await scalar(engines[s], sql, id=child_id) == 1, s
         assert await scalar(engines["reporting"], "SELECT children FROM region_counts WHERE region_code = :c", c=village) == 1
         assert await scalar(engines["visits"], "SELECT child_name FROM child_contacts WHERE child_id = :id", id=child_id) == "测试儿童0"
+
+
+async def test_figures_follow_transfers_closings_reopenings_and_merges(settings, engines):
+    """Reporting counts a child where it lives now, and a closed or merged archive nowhere."""
+    here, there = fresh_county(), fresh_county()
+    async with running_app(REGISTRY, settings) as (_, registry), running_app(REPORTING, settings):
+        ids = []
+        for n in range(3):
+            r = await registry.post("/api/v1/children", json=child_payload(village_code=f"{here}001{n:03d}"), headers=token(settings))
+            ids.append(r.json()["id"])
+        moved, closed, duplicate = ids
+        child = "/api/v1/children/{}"
+        today = today_local().isoformat()
+        steps = [
+            (moved, "transfer", {"to_village_code": f"{there}002001", "effective_on": today}),
+            (closed, "close", {"reason": "moved_away", "closed_on": today}),
+            (closed, "reopen", None),
+            (closed, "close", {"reason": "deceased", "closed_on": today}),
+            (duplicate, "merge", {"survivor_id": moved}),
+        ]
+        for child_id, action, body in steps:
+            r = await registry.post(f"{child.format(child_id)}/{action}", json=body, headers=token(settings))
+            assert r.status_code == 204, (action, r.text)
+
+        async def counts() -> tuple:
+            return tuple([
+                await scalar(engines["reporting"], "SELECT coalesce(sum(children), 0) FROM region_counts WHERE region_code = :c", c=c)
+                for c in (here, there, f"{there}002001")
+            ])
+
+        async def settled() -> bool:
+            return await counts() == (0, 1, 1)
+
+        await wait_until(settled, what="counts after a transfer, a closing and a merge")
+        assert await scalar(engines["reporting"], "SELECT count(*) FROM child_facts WHERE closed AND child_id = ANY(:ids)",
+                            ids=[closed, duplicate]) == 2

@@ -1,6 +1,6 @@
 """The reporting service's tables: facts without names, and counts by place."""
 
-from sqlalchemy import ARRAY, Column, Integer, Table, Text
+from sqlalchemy import ARRAY, Boolean, Column, Integer, Table, Text, false
 from sqlalchemy.dialects.postgresql import UUID
 
 from shared.db import new_metadata
@@ -18,6 +18,8 @@ child_facts = Table(
     Column("left_behind_type", Text, nullable=False),
     Column("hukou_status", Text, nullable=False),
     Column("risk_categories", ARRAY(Text), nullable=False),
+    # 结档 or merged: kept, but counted nowhere.
+    Column("closed", Boolean, nullable=False, server_default=false()),
 )
 
 # Left-behind children per place at every level, kept up to date as events arrive.

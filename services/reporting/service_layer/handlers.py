@@ -8,7 +8,14 @@ from sqlalchemy.dialects.postgresql import insert
 from services.reporting.adapters.orm import child_facts, region_counts
 from services.reporting.domain.places import enclosing_places
 from shared.contracts import EventEnvelope
-from shared.contracts.registry_v1 import ChildRegistered, ChildUpdated
+from shared.contracts.registry_v1 import (
+    ArchiveClosed,
+    ArchiveReopened,
+    ChildMerged,
+    ChildRegistered,
+    ChildTransferred,
+    ChildUpdated,
+)
 from shared.db import columns_of, insert_rows
 
 _FACTS = ("village_code", "gender", "left_behind_type", "hukou_status", "risk_categories")
@@ -37,16 +44,40 @@ async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]])
     ))
 
 
+async def _change(uow, child_id, **values) -> None:
+    """New facts of a child; when its village changed, it counts in its new places and not the old
+    (a closed archive counts nowhere)."""
+    before = (await uow.session.execute(
+        select(child_facts.c.village_code, child_facts.c.closed).where(child_facts.c.child_id == child_id).with_for_update()
+    )).first()
+    if before is None:
+        return
+    await uow.session.execute(update(child_facts).where(child_facts.c.child_id == child_id).values(**values))
+    village, closed = values.get("village_code", before.village_code), values.get("closed", before.closed)
+    moved: Counter[str] = Counter()
+    if not closed:
+        moved.update(enclosing_places(village))
+    if not before.closed:
+        moved.subtract(enclosing_places(before.village_code))
+    await _count(uow.session, moved)
+
+
 async def child_updated(uow, event: EventEnvelope[ChildUpdated]) -> None:
     d = event.data
     values = {k: getattr(d.changes, k) for k in _FACTS if k in d.changed_fields}
-    if not values:
-        return
-    old_village = await uow.session.scalar(
-        select(child_facts.c.village_code).where(child_facts.c.child_id == d.child_id).with_for_update()
-    )
-    await uow.session.execute(update(child_facts).where(child_facts.c.child_id == d.child_id).values(**values))
-    if "village_code" in values and old_village and old_village != values["village_code"]:
-        moved = Counter(enclosing_places(values["village_code"]))
-        moved.subtract(enclosing_places(old_village))
-        await _count(uow.session, moved)
+    if values:
+        await _change(uow, d.child_id, **values)
+
+
+async def child_transferred(uow, event: EventEnvelope[ChildTransferred]) -> None:
+    """转移: the child counts where it now lives."""
+    await _change(uow, event.data.child_id, village_code=event.data.to_village_code)
+
+
+async def archive_closed(uow, event: EventEnvelope[ArchiveClosed | ChildMerged]) -> None:
+    """结档, or merged into another archive: no longer a left-behind child anywhere."""
+    await _change(uow, event.data.child_id, closed=True)
+
+
+async def archive_reopened(uow, event: EventEnvelope[ArchiveReopened]) -> None:
+    await _change(uow, event.data.child_id, closed=False)
