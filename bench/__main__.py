@@ -15,7 +15,7 @@ from bench import consume, infra, ingest
 from bench.config import BenchConfig
 from bench.data import Population
 from bench.measure import Figure
-from bench.report import markdown, table
+from bench.report import markdown, merge, table
 from shared.contracts.registry_v1 import REGISTRY_EVENTS
 
 
@@ -83,13 +83,23 @@ async def main(cfg: BenchConfig) -> list[Figure]:
     say(f"machine: {machine['cpu']}, {machine['cores']}, {machine['memory']}, load {machine['load']}")
     rid = infra.run_id()
     say(f"recreating and migrating the shouhu_bench_* databases; stream namespace {rid}.")
-    await infra.recreate_databases(cfg)
+    if {"ingest", "consumers"} & set(cfg.only) or cfg.profile_events:  # notifications recreates its own
+        await infra.recreate_databases(cfg)
     redis = Redis.from_url(cfg.redis_url)
     pop = Population()
     try:
         figures = [await registry_ingest(cfg, rid, pop, redis)] if "ingest" in cfg.only else []
         if "consumers" in cfg.only:
             figures += await consumers(cfg, rid, pop, redis)
+        sections, notified = {}, []
+        if "notifications" in cfg.only:
+            from bench import notifications
+
+            began, t_notif = datetime.now(UTC), time.perf_counter()
+            notified = await notifications.figures(cfg, rid, redis, say)
+            sections["notifications"] = notifications.section(
+                cfg, notified, began, time.perf_counter() - t_notif, machine["load"]
+            )
         if cfg.profile_events:
             from bench import profiling
 
@@ -102,13 +112,15 @@ async def main(cfg: BenchConfig) -> list[Figure]:
         await redis.aclose()
 
     print()
-    print(table(figures))
+    print(table(figures + notified))
     print()
-    for f in figures:
-        if f.goal is not None and f.ratio < f.goal:
-            print(f"{f.name}: {f.ratio:.3f} of the raw rate, below the goal of {f.goal:.2f}")
+    for f in figures + notified:
+        if f.verdict.startswith("MISSED"):
+            print(f"{f.name}: {f.verdict}")
     cfg.output.parent.mkdir(parents=True, exist_ok=True)
-    cfg.output.write_text(markdown(cfg, machine, figures, started, time.perf_counter() - t_start), encoding="utf-8")
+    old = cfg.output.read_text(encoding="utf-8") if cfg.output.exists() else ""
+    main_part = markdown(cfg, machine, figures, started, time.perf_counter() - t_start) if figures else None
+    cfg.output.write_text(merge(old, main_part, sections), encoding="utf-8")
     say(f"written to {cfg.output} in {time.perf_counter() - t_start:.0f} s")
     return figures
 

@@ -30,9 +30,9 @@ def plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def recreate_databases(cfg: BenchConfig) -> dict[str, str]:
-    """Drop and create every bench database, then migrate it; returns name -> SQLAlchemy URL."""
-    names = {db_name(s, raw=raw): s for s in SERVICES for raw in (False, True)}
+async def recreate_databases(cfg: BenchConfig, services: tuple[str, ...] = SERVICES) -> dict[str, str]:
+    """Drop and create the services' bench databases, then migrate them; returns name -> SQLAlchemy URL."""
+    names = {db_name(s, raw=raw): s for s in services for raw in (False, True)}
     conn = await asyncpg.connect(plain(cfg.pg_url))
     try:
         for name in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from bench.config import BenchConfig
@@ -24,6 +25,20 @@ def table(figures: list[Figure]) -> str:
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def results(figures: list[Figure]) -> list[str]:
+    """The medians' table, the per-run one and the runs' notes, as markdown lines."""
+    out = ["| measurement | Shouhu | raw baseline | Shouhu / raw | goal |", "|---|---:|---:|---:|---|"]
+    for f in figures:
+        out.append(f"| {f.name} ({f.unit}) | {_n(f.shouhu_median)} | {_n(f.raw_median)} | {_ratio(f.ratio)} | {f.verdict} |")
+    out += ["", "Per run:", "", "| measurement | Shouhu runs | raw runs |", "|---|---|---|"]
+    for f in figures:
+        out.append(f"| {f.name} | {', '.join(map(_n, f.shouhu))} | {', '.join(map(_n, f.raw))} |")
+    notes = [(f.name, n) for f in figures for n in f.notes]
+    if notes:
+        out += ["", "Notes from the runs:", ""] + [f"- {name}: {n}" for name, n in notes]
+    return out
 
 
 def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], started: datetime, seconds: float) -> str:
@@ -55,18 +70,7 @@ def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], s
         "",
         f"Medians of {cfg.repeat} runs each (per-run figures below).",
         "",
-        "| measurement | Shouhu | raw baseline | Shouhu / raw | goal |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for f in figures:
-        out.append(f"| {f.name} ({f.unit}) | {_n(f.shouhu_median)} | {_n(f.raw_median)} | {_ratio(f.ratio)} | {f.verdict} |")
-    out += ["", "Per run:", "", "| measurement | Shouhu runs | raw runs |", "|---|---|---|"]
-    for f in figures:
-        out.append(f"| {f.name} | {', '.join(map(_n, f.shouhu))} | {', '.join(map(_n, f.raw))} |")
-    notes = [(f.name, n) for f in figures for n in f.notes]
-    if notes:
-        out += ["", "Notes from the runs:", ""] + [f"- {name}: {n}" for name, n in notes]
-    out += [
+        *results(figures),
         "",
         "## What is measured",
         "",
@@ -116,3 +120,17 @@ def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], s
         "",
     ]
     return "\n".join(out)
+
+
+# A part's own section (e.g. notifications), between markers, so that a run of that part alone
+# rewrites it and leaves the rest of the file as the last full run wrote it.
+_SECTION = re.compile(r"<!-- bench:(?P<part>[\w-]+) -->\n.*?<!-- /bench:(?P=part) -->\n", re.S)
+
+
+def merge(old: str, main: str | None, sections: dict[str, str]) -> str:
+    """The file after a run: ``main`` (or the old file's, when no main part ran) and every part's
+    section, those that ran replacing their old selves."""
+    kept = {m["part"]: m[0] for m in _SECTION.finditer(old)}
+    kept.update({part: f"<!-- bench:{part} -->\n{text.rstrip()}\n<!-- /bench:{part} -->\n" for part, text in sections.items()})
+    base = main if main is not None else _SECTION.sub("", old)
+    return "\n".join([base.rstrip() + "\n", *kept.values()])

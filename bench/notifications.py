@@ -1,0 +1,496 @@
+"""Notifications (通知): messages rendered and handed to channels per second, and
+the time from an urgent event on the stream to the agency's signed webhook while
+other traffic flows; each beside a raw redis-py + asyncpg (+ httpx) pipeline.
+
+The service runs as a real process (``python -m services.notifications``) with
+the SMS simulator as another; the webhook receiver, the producers and the raw
+pipelines run in the bench process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+from bench.config import ROOT, BenchConfig
+from bench.consume import _group, prefill
+from bench.infra import db_name, plain, recreate_databases, service_settings, truncate
+from bench.report import results
+from bench.measure import LOG_DIR, Figure, cpu_seconds, poll, service_process
+from services.notifications.adapters.signing import signed_headers, verify
+from services.notifications.config import NotificationsConfig
+from services.notifications.domain.templates import Templates
+from shared.contracts.notifications_v1 import MESSAGE_REQUESTED, NOTIFICATION_REQUESTS, Channel, MessageRequested
+from shared.contracts.registry_v1 import CHILD_CONTACTS, REGISTRY_CONTACTS, ContactCard, Person
+from shared.messaging import dlq_name
+from shared.outbox import DATA_FIELD
+from shared.settings import Settings
+from tests.infra import free_port
+
+SERVICE = "notifications"
+COUNTY, VILLAGE = "410523", "410523100201"
+POLICE = f"gaj-{COUNTY}"
+AGENCY_KEY = "bench-agency-key"
+SMS_KEY = "bench-sms-key"
+SINCE = "2026-11-20"
+# What a run starts from (contacts stay: the same children each run).
+TABLES = ("deliveries", "requests", "timers", "inbox", "aggregate_positions", "outbox", "agency_rejections")
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class NotifConfig:
+    """``BENCH_NOTIF_*``: sizes and durations of the notifications bench."""
+
+    messages: int = int(_float("BENCH_NOTIF_MESSAGES", 1000))  # requests per throughput run, one SMS each
+    seconds: float = _float("BENCH_NOTIF_SECONDS", 40)  # a throughput run stops after this long
+    rate: float = _float("BENCH_NOTIF_RATE", 1000)  # other traffic, events/s, during the latency runs
+    requests_share: float = _float("BENCH_NOTIF_REQUESTS_SHARE", 0.1)  # of it: message requests (the rest contact cards)
+    urgent: int = int(_float("BENCH_NOTIF_URGENT", 100))  # urgent events per latency run
+    urgent_every: float = _float("BENCH_NOTIF_URGENT_EVERY", 0.2)  # seconds between them
+    goal_ms: float = _float("BENCH_NOTIF_GOAL_MS", 200)  # p99 goal from the issue
+
+
+class Latency(Figure):
+    """A time (lower is better) with an absolute goal, beside the raw pipeline's."""
+
+    def __init__(self, name: str, goal_ms: float | None = None) -> None:
+        super().__init__(name, "ms")
+        self.limit = goal_ms
+
+    @property
+    def verdict(self) -> str:
+        if self.limit is None:
+            return "-"
+        return f"{'met' if self.shouhu_median < self.limit else 'MISSED'} (< {self.limit:.0f} ms)"
+
+
+# --- the outside world: an agency's webhook receiver, the SMS provider -------------------
+
+
+class WebhookReceiver:
+    """An agency's HTTP endpoint (plain asyncio, keep-alive): notes when each message's
+    request arrived and whether its signature verified."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.arrived: dict[str, float] = {}
+        self.unverified = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/shouhu"
+
+    async def stop(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readline():
+                headers = {}
+                while (h := await reader.readline()) not in (b"\r\n", b""):
+                    k, _, v = h.decode().partition(":")
+                    headers[k.strip()] = v.strip()
+                body = await reader.readexactly(int(headers.get("Content-Length", headers.get("content-length", 0))))
+                now = time.perf_counter()
+                if not verify(self.secret, headers, body):
+                    self.unverified += 1
+                self.arrived.setdefault(json.loads(body)["request_id"], now)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+class SmsProvider:
+    """``python -m services.notifications.sms_simulator`` as its own process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        LOG_DIR.mkdir(exist_ok=True)
+        self.log = open(LOG_DIR / f"sms-simulator-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "services.notifications.sms_simulator", "--port", str(self.port), "--key", SMS_KEY],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    async def received(self) -> int:
+        async with httpx.AsyncClient() as c:
+            return len((await c.get(f"{self.url}/v1/messages", timeout=30)).json())
+
+    async def ready(self) -> None:
+        async def up() -> bool:
+            try:
+                await self.received()
+                return True
+            except httpx.HTTPError:
+                return False
+
+        await poll(up, timeout=30, what="the SMS simulator", every=0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+class Traffic:
+    """Children with contact cards, and the events about them."""
+
+    def __init__(self, children: int) -> None:
+        self.children = [(uuid.uuid4(), f"张{'小明晓红丽华'[i % 6]}{i}", f"139{i:08d}") for i in range(children)]
+
+    def cards(self) -> list[tuple]:
+        cards = [ContactCard(child_id=c, child_name=n, guardian=Person(name="奶奶", phone=p),
+                             guardian_relationship="grandparent") for c, n, p in self.children]
+        return [(c.child_id, json.dumps(c.model_dump(mode="json"), ensure_ascii=False)) for c in cards]
+
+    @staticmethod
+    def request(kind: str, recipients: list[dict], *, child_id=None, urgency="normal", **data) -> bytes:
+        req = MessageRequested(request_id=uuid.uuid4(), kind=kind, urgency=urgency, child_id=child_id,
+                               region_code=VILLAGE, recipients=recipients, data=data)
+        return MESSAGE_REQUESTED.envelope(req, producer="visits", aggregate_id=str(req.request_id), aggregate_version=1,
+                                          region_code=VILLAGE).model_dump_json().encode()
+
+    def absence(self, i: int) -> bytes:
+        child = self.children[i % len(self.children)][0]
+        return self.request("absence_notice", [{"role": "guardian"}], child_id=child, since=SINCE, school_days=3)
+
+    def violence(self, i: int) -> tuple[str, bytes]:
+        child = self.children[i % len(self.children)][0]
+        raw = self.request("violence_report", [{"role": "agency", "agency": "public_security"}], child_id=child,
+                           urgency="urgent", reported_by="班主任", observed_on=SINCE, case_id=f"BENCH-{i}")
+        return json.loads(raw)["data"]["request_id"], raw
+
+    @staticmethod
+    def card(i: int) -> bytes:
+        """A new child's contact card (another child's each time: an upsert each)."""
+        child = uuid.uuid4()
+        card = ContactCard(child_id=child, child_name=f"王{i}", guardian=Person(name="爷爷", phone=f"138{i % 10**8:08d}"))
+        return CHILD_CONTACTS.envelope(card, producer="registry", aggregate_id=str(child), aggregate_version=1,
+                                       region_code=VILLAGE).model_dump_json().encode()
+
+
+# --- setup -----------------------------------------------------------------------------
+
+
+async def store_contacts(url: str, traffic: Traffic) -> None:
+    conn = await asyncpg.connect(plain(url))
+    try:
+        await conn.execute("TRUNCATE contacts")
+        await conn.executemany("INSERT INTO contacts (child_id, card, version) VALUES ($1, $2::jsonb, 1)", traffic.cards())
+    finally:
+        await conn.close()
+
+
+def agencies_file(webhook_url: str) -> Path:
+    """The county's police reached by signed webhook only (the urgent path measured)."""
+    path = Path(tempfile.mkdtemp(prefix="shouhu-bench-")) / "agencies.json"
+    path.write_text(json.dumps([{"code": POLICE, "kind": "public_security", "region": COUNTY, "name": "汤阴县公安局",
+                                 "channels": ["webhook"], "webhook_url": webhook_url}], ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+# --- the bench --------------------------------------------------------------------------
+
+
+class NotificationsBench:
+    def __init__(self, cfg: BenchConfig, rid: str, redis: Redis, say) -> None:
+        self.cfg, self.rid, self.redis, self.say = cfg, rid, redis, say
+        self.n = NotifConfig()
+        self.secret = NotificationsConfig(agency_key=AGENCY_KEY).agency_secret("webhook", POLICE)
+        self.traffic = Traffic(max(self.n.messages, 1000))
+        self.templates = Templates.load(NotificationsConfig().templates_file)
+
+    async def run(self) -> list[Figure]:
+        n = self.n
+        urls = await recreate_databases(self.cfg, (SERVICE,))
+        self.url, self.raw_url = urls[db_name(SERVICE)], urls[db_name(SERVICE, raw=True)]
+        for url in (self.url, self.raw_url):
+            await store_contacts(url, self.traffic)
+        self.receiver = WebhookReceiver(self.secret)
+        self.sms = SmsProvider()
+        self.env = {
+            "SHOUHU_NOTIFICATIONS_AGENCIES_FILE": str(agencies_file(await self.receiver.start())),
+            "SHOUHU_NOTIFICATIONS_SMS_URL": self.sms.url, "SHOUHU_NOTIFICATIONS_SMS_KEY": SMS_KEY,
+            "SHOUHU_NOTIFICATIONS_AGENCY_KEY": AGENCY_KEY,
+            # No quiet hours: the bench may run at night in China, and held SMS would measure nothing.
+            "SHOUHU_NOTIFICATIONS_QUIET_START": "00:00", "SHOUHU_NOTIFICATIONS_QUIET_END": "00:00",
+        }
+        rate = Figure("notifications: messages rendered and handed to channels", "messages/s")
+        p50 = Latency("notifications: urgent event to signed webhook, p50")
+        p99 = Latency(f"notifications: urgent event to signed webhook, p99, with {n.rate:,.0f} events/s of other traffic", n.goal_ms)
+        try:
+            await self.sms.ready()
+            for i in range(self.cfg.repeat):
+                for side in ("shouhu", "raw") if i % 2 == 0 else ("raw", "shouhu"):
+                    settings = self._settings(f"{self.rid}.notif{i}{side}.")
+                    r = await (self.throughput(settings) if side == "shouhu" else self.raw_throughput(settings))
+                    getattr(rate, side).append(r)
+                    self.say(f"  run {i + 1}/{self.cfg.repeat} throughput {side:<6} {r:8.0f} messages/s")
+                for side in ("shouhu", "raw") if i % 2 == 0 else ("raw", "shouhu"):
+                    settings = self._settings(f"{self.rid}.urgent{i}{side}.")
+                    times, notes = await self.latency(settings, side)
+                    getattr(p50, side).append(_pct(times, 50))
+                    getattr(p99, side).append(_pct(times, 99))
+                    p99.notes += notes
+                    self.say(f"  run {i + 1}/{self.cfg.repeat} urgent     {side:<6} p50 {_pct(times, 50):6.1f} ms, "
+                             f"p99 {_pct(times, 99):6.1f} ms, max {max(times):6.1f} ms over {len(times)} events")
+        finally:
+            self.sms.stop()
+            await self.receiver.stop()
+        if self.receiver.unverified:
+            raise RuntimeError(f"{self.receiver.unverified} webhooks failed signature verification")
+        return [rate, p50, p99]
+
+    def _settings(self, namespace: str) -> Settings:
+        s = service_settings(self.cfg, namespace)
+        return s.model_copy(update={"notifications_database_url": self.url})
+
+    # --- throughput ------------------------------------------------------------------
+
+    async def throughput(self, settings: Settings) -> float:
+        """Messages/s of the service: requests pre-filled on notifications.requests, the clock
+        from the first delivery to the last SMS accepted by the simulator (status delivered)."""
+        n, stream = self.n.messages, settings.stream(NOTIFICATION_REQUESTS)
+        await truncate(self.url, *TABLES)
+        await prefill(self.redis, stream, [self.traffic.absence(i) for i in range(n)])
+        await self.redis.xgroup_create(stream, SERVICE, id="$")
+        before = await self.sms.received()
+        proc = service_process(SERVICE, settings, free_port())
+        proc.env.update(self.env)
+        proc.start()
+        conn = await asyncpg.connect(plain(self.url))
+        try:
+            await proc.ready(timeout=60)
+            await self.redis.xgroup_setid(stream, SERVICE, "0")
+            done, t_done = 0, 0.0
+
+            async def delivered() -> bool:
+                return (await _group(self.redis, stream, SERVICE))["last-delivered-id"] != b"0-0"
+
+            async def all_sent() -> bool:
+                nonlocal done, t_done
+                now = await conn.fetchval("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
+                if now > done:
+                    done, t_done = now, time.perf_counter()
+                return done == n or time.perf_counter() - t_first > self.n.seconds
+
+            t_first = await poll(delivered, timeout=30, what="the first delivery")
+            await poll(all_sent, timeout=self.n.seconds + 30, what="every SMS handed over", every=0.05)
+        finally:
+            await conn.close()
+            proc.stop()
+        sent = await self.sms.received() - before
+        if sent < done or await self.redis.xlen(dlq_name(stream)):
+            raise RuntimeError(f"{sent} SMS at the simulator for {done} delivered; log {proc.log_path}")
+        return done / (t_done - t_first)
+
+    def _raw_text(self) -> str:
+        """The absence notice's short text as str.format (the template, by hand), checked against the service's."""
+        fmt = ("【守护】{child_name}于{since}起未到校{school_days}天，请与班主任联系。\n\n"
+               "[Shouhu] {child_name} has not been at school since {since}; please call the class teacher.")
+        context = {"child_name": "某", "data": {"since": SINCE, "school_days": 3}, "region_code": VILLAGE,
+                   "agency_name": "", "urgent": False}
+        if fmt.format(child_name="某", since=SINCE, school_days=3) != self.templates.render("absence_notice", Channel.sms, context).text:
+            raise RuntimeError("the raw baseline's text differs from the template's")
+        return fmt
+
+    async def raw_throughput(self, settings: Settings) -> float:
+        """XREADGROUP (same batch size) -> one SELECT of the batch's names and str.format of the same
+        text -> one INSERT per batch (requests and deliveries, delivered) -> XACK. No hand-over."""
+        n, stream, group, fmt = self.n.messages, settings.stream(NOTIFICATION_REQUESTS), "raw-notifications", self._raw_text()
+        await truncate(self.raw_url, *TABLES)
+        await prefill(self.redis, stream, [self.traffic.absence(i) for i in range(n)])
+        await self.redis.xgroup_create(stream, group, id="0")
+        conn = await asyncpg.connect(plain(self.raw_url))
+        try:
+            done, t0 = 0, time.perf_counter()
+            while done < n:
+                reply = await self.redis.xreadgroup(group, "raw-1", {stream: ">"}, count=self.cfg.batch_size, block=200)
+                if not reply:
+                    continue
+                entries = reply[0][1]
+                events = [json.loads(f[DATA_FIELD.encode()])["data"] for _, f in entries]
+                names = dict(await conn.fetch(
+                    "SELECT child_id::text, card->>'child_name' FROM contacts WHERE child_id = ANY($1::uuid[])",
+                    [e["child_id"] for e in events]))
+                texts = [fmt.format(child_name=names[e["child_id"]], **e["data"]) for e in events]
+                await conn.execute(_RAW_INSERT, [e["request_id"] for e in events], [e["child_id"] for e in events],
+                                   [json.dumps(e["data"]) for e in events], texts)
+                await self.redis.xack(stream, group, *(i for i, _ in entries))
+                done += len(entries)
+            elapsed = time.perf_counter() - t0
+        finally:
+            await conn.close()
+        return n / elapsed
+
+    # --- urgent latency -----------------------------------------------------------------
+
+    async def latency(self, settings: Settings, side: str) -> tuple[list[float], list[str]]:
+        """Milliseconds from the XADD of each urgent request to the signed webhook's arrival, while a
+        paced producer puts ``rate`` events/s of other traffic on the streams the service reads."""
+        requests, contacts = settings.stream(NOTIFICATION_REQUESTS), settings.stream(REGISTRY_CONTACTS)
+        stop = asyncio.Event()
+        proc, raw = None, None
+        if side == "shouhu":
+            await truncate(self.url, *TABLES)
+            proc = service_process(SERVICE, settings, free_port())
+            proc.env.update(self.env)
+            proc.start()
+            await proc.ready(timeout=60)
+        else:
+            raw = asyncio.create_task(self._raw_urgent(requests, contacts, stop))
+        sent: dict[str, float] = {}
+        producer = asyncio.create_task(self._background(requests, contacts, stop))
+        cpu0 = cpu_seconds(proc.proc.pid) if proc else 0.0
+        try:
+            await asyncio.sleep(2)  # the other traffic flowing first
+            t0 = time.perf_counter()
+            for i in range(self.n.urgent):
+                request_id, body = self.traffic.violence(i)
+                sent[request_id] = time.perf_counter()
+                await self.redis.xadd(requests, {DATA_FIELD: body})
+                await asyncio.sleep(max(0.0, t0 + (i + 1) * self.n.urgent_every - time.perf_counter()))
+
+            async def all_arrived() -> bool:
+                return all(r in self.receiver.arrived for r in sent)
+
+            await poll(all_arrived, timeout=60, what=f"every urgent webhook ({side})", every=0.05)
+            elapsed = time.perf_counter() - t0 + 2
+        finally:
+            stop.set()
+            produced = await producer
+            if raw is not None:
+                await raw
+            if proc is not None:
+                cpu = cpu_seconds(proc.proc.pid) - cpu0
+                proc.stop()
+        times = [1000 * (self.receiver.arrived[r] - t) for r, t in sent.items()]
+        label = "Shouhu" if side == "shouhu" else "raw"
+        notes = [f"{label}: other traffic achieved {produced / elapsed:,.0f} events/s"
+                 + (f", service CPU {100 * cpu / elapsed:.0f}% of a core" if proc else "")]
+        return times, notes
+
+    async def _background(self, requests: str, contacts: str, stop: asyncio.Event) -> int:
+        """``rate`` events/s in ticks of 10 ms: contact cards and, a share of them, normal requests."""
+        tick, produced, t0 = 0.01, 0, time.perf_counter()
+        while not stop.is_set():
+            due = int((time.perf_counter() - t0) * self.n.rate)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for i in range(produced, due):
+                    if (i * self.n.requests_share) % 1 + self.n.requests_share >= 1:
+                        pipe.xadd(requests, {DATA_FIELD: self.traffic.absence(i)})
+                    else:
+                        pipe.xadd(contacts, {DATA_FIELD: self.traffic.card(i)})
+                await pipe.execute()
+            produced = due
+            await asyncio.sleep(tick)
+        return produced
+
+    async def _raw_urgent(self, requests: str, contacts: str, stop: asyncio.Event) -> None:
+        """XREADGROUP on both streams -> for an urgent request, the signed POST -> XACK."""
+        group = "raw-notifications"
+        for s in (requests, contacts):
+            await self.redis.xgroup_create(s, group, id="$", mkstream=True)
+        webhook = json.loads(Path(self.env["SHOUHU_NOTIFICATIONS_AGENCIES_FILE"]).read_text())[0]["webhook_url"]
+        async with httpx.AsyncClient(timeout=10) as client:
+            while not stop.is_set():
+                reply = await self.redis.xreadgroup(group, "raw-1", {requests: ">", contacts: ">"},
+                                                    count=self.cfg.batch_size, block=100)
+                for stream, entries in reply or []:
+                    for _, fields in entries:
+                        event = json.loads(fields[DATA_FIELD.encode()])
+                        if event["data"].get("urgency") == "urgent":
+                            body = json.dumps(event["data"]).encode()
+                            await client.post(webhook, content=body,
+                                              headers=signed_headers(self.secret, body, event["data"]["request_id"]))
+                    await self.redis.xack(stream, group, *(i for i, _ in entries))
+
+
+_RAW_INSERT = """
+WITH r AS (
+    INSERT INTO requests (request_id, kind, urgency, child_id, region_code, data)
+    SELECT id, 'absence_notice', 'normal', child, '410523100201', d::jsonb
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS t(id, child, d)
+)
+INSERT INTO deliveries (id, request_id, kind, recipient, recipient_role, channels, channel, status, text)
+SELECT gen_random_uuid(), id, 'absence_notice', 'guardian:' || child, 'guardian', '{sms}', 'sms', 'delivered', txt
+FROM unnest($1::uuid[], $2::uuid[], $4::text[]) AS t(id, child, txt)
+"""
+
+
+def _pct(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if p < 100 else max(values)
+
+
+async def figures(cfg: BenchConfig, rid: str, redis: Redis, say) -> list[Figure]:
+    n = NotifConfig()
+    say(f"notifications: {cfg.repeat} x ({n.messages} SMS requests; {n.urgent} urgent events every "
+        f"{n.urgent_every:.2f} s with {n.rate:,.0f} events/s of other traffic)")
+    return await NotificationsBench(cfg, rid, redis, say).run()
+
+
+def section(cfg: BenchConfig, figs: list[Figure], started: datetime, seconds: float, load: str) -> str:
+    """This bench's part of docs/benchmarks.md, kept apart so that a run of it alone leaves the rest."""
+    n = NotifConfig()
+    out = [
+        "## Notifications",
+        "",
+        f"Run of {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({seconds:.0f} s, load average at start {load}); "
+        f"medians of {cfg.repeat} runs, Shouhu and raw interleaved.",
+        "",
+        *results(figs),
+        "",
+        "What is measured:",
+        "",
+        f"- **Messages rendered and handed to channels**: {n.messages:,} `notifications.message.requested` envelopes",
+        "  (`absence_notice` to a child's guardian, one SMS each) pre-filled on a fresh namespaced",
+        "  `notifications.requests`; the contact cards are in the service's database beforehand. The service",
+        "  (`python -m services.notifications`, production settings, quiet hours off) starts with its group at the",
+        "  end of the stream, which is rewound to 0 once it answers `/health`. The clock runs from the first delivery",
+        "  until every delivery is `delivered`: planned, its attempt fired, the template rendered, the SMS accepted by",
+        "  the SMS simulator (`python -m services.notifications.sms_simulator`, its own process), the row updated;",
+        f"  at most {n.seconds:.0f} s. Raw baseline, in the bench process on the same entries: XREADGROUP (batch",
+        f"  {cfg.batch_size}), one SELECT of the batch's children's names, `str.format` of the same text (checked equal",
+        "  to the template's), one INSERT per batch (requests and deliveries rows, in a database migrated with the",
+        "  service's schema), XACK. It hands nothing to a channel: no HTTP call, no attempt bookkeeping.",
+        f"- **Urgent event to signed webhook**: {n.urgent} `violence_report` requests (urgency `urgent`, to the",
+        f"  county's public security, reached by signed webhook) XADDed every {n.urgent_every:.2f} s; the time from",
+        "  just before each XADD until a webhook receiver in the bench process (plain asyncio HTTP, keep-alive)",
+        "  has the request, its signature verified. Meanwhile a paced producer puts",
+        f"  {n.rate:,.0f} events/s on the streams the service reads ({100 * n.requests_share:.0f}% normal",
+        "  `absence_notice` requests, SMS to guardians; the rest `registry.child.contacts` cards). Raw baseline:",
+        "  the same traffic and urgent events, XREADGROUP on both streams, for an urgent one the same signed POST",
+        "  (httpx, one kept connection), XACK.",
+        "",
+        f"Knobs: `BENCH_NOTIF_MESSAGES` ({n.messages}), `BENCH_NOTIF_SECONDS` ({n.seconds:.0f}), `BENCH_NOTIF_RATE`",
+        f"({n.rate:.0f}), `BENCH_NOTIF_REQUESTS_SHARE` ({n.requests_share}), `BENCH_NOTIF_URGENT` ({n.urgent}),",
+        f"`BENCH_NOTIF_URGENT_EVERY` ({n.urgent_every}), `BENCH_NOTIF_GOAL_MS` ({n.goal_ms:.0f}), and `BENCH_REPEAT`;",
+        "`BENCH_ONLY=notifications` runs this part alone and rewrites only this section.",
+    ]
+    return "\n".join(out)
