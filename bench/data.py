@@ -47,6 +47,7 @@ class Population:
         self.rng = random.Random(seed)
         self.villages = _villages(self.rng)
         self.today = date.today()
+        self._id_numbers: set[str] = set()  # one child per ID number: the registry refuses a second
 
     def child(self) -> dict:
         """A POST /api/v1/children body, as a township clerk would send it."""
@@ -73,7 +74,10 @@ class Population:
             "risk_categories": rng.sample(_RISKS, k=rng.choice((0, 0, 0, 0, 1, 1, 2))),
         }
         if rng.random() < 0.7:  # not every archive has the ID number yet
-            body["id_number"] = _id_number(rng, village, birth, gender)
+            number = _id_number(rng, village, birth, gender)
+            if number not in self._id_numbers:
+                self._id_numbers.add(number)
+                body["id_number"] = number
         if rng.random() < 0.92:
             body["guardian"] = {
                 "name": _name(rng),
