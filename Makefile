@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install db run test test-fast bench clean
+.PHONY: install browser db run test test-fast bench clean
 
 # uv itself lives in its own small venv, so `uv sync` can keep .venv exactly as locked.
 $(UV):
@@ -21,6 +21,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.synced
 
+# The browser tests (dashboard, field app) drive the system's Chromium through Playwright: no browser
+# download, Debian's package (apt needs root, as on the CI machines).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
 db: install
 	$(BIN)/shouhu db create
 	$(BIN)/shouhu db upgrade
@@ -28,10 +34,10 @@ db: install
 run: db
 	$(BIN)/shouhu run
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -n auto --durations=15
 
-test-fast: install
+test-fast: install browser
 	$(BIN)/python -m pytest -n auto -m "not slow"
 
 bench: db
