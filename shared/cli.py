@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from shared.settings import SERVICES, get_settings
+from shared.settings import SERVICE_PORTS, SERVICES, get_settings
 
 app = typer.Typer(help="Shouhu (守护) operator commands.", no_args_is_help=True)
 db_app = typer.Typer(help="Databases: create and migrate (建库、迁移).", no_args_is_help=True)
@@ -159,6 +159,71 @@ def status(
                 f"  {g['stream']}: pending {g['pending']}, oldest pending {g['oldest_pending_idle_s']:.1f} s, "
                 f"lag {g['lag'] if g['lag'] is not None else '?'}, dlq {g['dlq']}"
             )
+
+
+def _url(service: str) -> str:
+    return f"http://127.0.0.1:{SERVICE_PORTS[service]}"
+
+
+@app.command()
+def demo(
+    county: Annotated[str, typer.Option(help="县级区划代码 of a county in the registry's reference list")] = "410523",
+    children: Annotated[int, typer.Option(min=1, help="留守儿童 to register")] = 15_000,
+    seed: Annotated[int, typer.Option(help="the same seed (on the same day) gives the same county")] = 1,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="concurrent requests")] = 8,
+    registry_url: Annotated[str, typer.Option(envvar="SHOUHU_REGISTRY_URL")] = _url("registry"),
+    visits_url: Annotated[str, typer.Option(envvar="SHOUHU_VISITS_URL")] = _url("visits"),
+    notifications_url: Annotated[str, typer.Option(envvar="SHOUHU_NOTIFICATIONS_URL")] = _url("notifications"),
+) -> None:
+    """Load a demo county (演示县) through the running services' APIs: townships, villages, schools, children with
+    parents and guardians, agreements, helpers, pairings, a month of visits, absences and dropouts (辍学)."""
+    from datetime import timedelta
+
+    import httpx
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from services.registry.domain.divisions import counties
+    from shared.auth import Role, issue_token
+    from shared.demo import DemoError, load, plan_county
+
+    if county not in counties():
+        raise typer.BadParameter(f"{county} is not in services/registry/reference/counties.csv", param_hint="--county")
+    console = Console(stderr=True)
+    plan = plan_county(county, children, seed)
+    console.print(f"演示县 demo county {county} {counties()[county]}: " + ", ".join(f"{k} {v}" for k, v in plan.summary().items()))
+    headers = {"Authorization": f"Bearer {issue_token(get_settings(), role=Role.admin, subject='shouhu-demo', ttl=timedelta(hours=4))}"}
+    urls = {"registry": registry_url, "visits": visits_url, "notifications": notifications_url}
+
+    async def go(progress: Progress) -> dict[str, int]:
+        def step(description: str, total: int):
+            task = progress.add_task(description, total=total)
+            return lambda n: progress.advance(task, n)
+
+        limits = httpx.Limits(max_connections=workers * 2)
+        clients = {s: httpx.AsyncClient(base_url=u, headers=headers, timeout=60, limits=limits) for s, u in urls.items()}
+        try:
+            return await load(plan, clients, workers=workers, step=step)
+        finally:
+            for c in clients.values():
+                await c.aclose()
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            result = asyncio.run(go(progress))
+    except (DemoError, httpx.HTTPError) as exc:
+        console.print(f"[red]演示县未完成 demo stopped:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if "already_loaded" in result:
+        console.print(f"{county} already holds {result['already_loaded']} children: left as it is (another --county for a second one)")
+        return
+    from services.notifications.config import NotificationsConfig
+
+    agencies = [a for a in NotificationsConfig().agencies().by_code.values() if a.region.startswith(county)]
+    console.print("loaded: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    console.print("部门 agencies (notifications configuration): " + (", ".join(f"{a.code} {a.name}" for a in agencies) or
+                                                                    "none for this county (SHOUHU_NOTIFICATIONS_AGENCIES_FILE)"))
 
 
 @app.command()
