@@ -25,7 +25,7 @@ from tests.infra import free_port
 # What each consumer keeps of a child, and the tables a run starts from empty.
 STORE = {"reporting": "child_facts", "visits": "children"}
 TABLES = {
-    "reporting": ("child_facts", "region_counts", "inbox", "aggregate_positions"),
+    "reporting": ("child_facts", "place_figures", "inbox", "aggregate_positions"),
     "visits": ("children", "child_contacts", "inbox", "aggregate_positions", "outbox"),
 }
 
@@ -133,8 +133,8 @@ INSERT INTO child_facts (child_id, village_code, gender, left_behind_type, hukou
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
 """
 _REPORTING_COUNTS = """
-INSERT INTO region_counts (region_code, children) SELECT * FROM unnest($1::text[], $2::int[])
-ON CONFLICT (region_code) DO UPDATE SET children = region_counts.children + excluded.children
+INSERT INTO place_figures (place, figure, value) SELECT p, 'children', n FROM unnest($1::text[], $2::int[]) AS u(p, n)
+ON CONFLICT (place, figure) DO UPDATE SET value = place_figures.value + excluded.value
 """
 _VISITS_CHILDREN = """
 INSERT INTO children (child_id, village_code, school_id, class_name, left_behind_type)

@@ -95,7 +95,7 @@ def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], s
         f"  Batch size {cfg.batch_size} on both sides. Raw baseline: its own group on the same entries; XREADGROUP",
         "  of the same batch size, then one transaction per batch inserting an inbox row per event (keeping the",
         "  new ones) and the same store rows in a database migrated with the service's own schema (reporting:",
-        "  `child_facts` and the `region_counts` upsert, aggregated per batch; visits: `children`), then XACK.",
+        "  `child_facts` and the children count's `place_figures` upsert, aggregated per batch; visits: `children`), then XACK.",
         "  It does no envelope validation, no per-aggregate ordering, and has no claimer and no DLQ. The visits",
         "  service does more per registration than storing the place (it looks for the class teacher to pair and",
         "  arms the visit schedule); the raw baseline stands for the plumbing alone, so for visits the ratio also",

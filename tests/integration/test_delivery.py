@@ -56,7 +56,7 @@ async def test_late_group_processes_the_whole_backlog(settings, redis, engines):
 
     async with running_app(REPORTING, settings):
         async def all_counted() -> bool:
-            n = await scalar(engines["reporting"], "SELECT children FROM region_counts WHERE region_code = :c", c=village)
+            n = await scalar(engines["reporting"], "SELECT value FROM place_figures WHERE figure = 'children' AND place = :c", c=village)
             return n == 1000
 
         await wait_until(all_counted, timeout=60, what="1,000 children counted by the late group")

@@ -46,7 +46,7 @@ async def test_metrics_count_events_and_requests_and_show_the_backlog(settings, 
     await probe.publish(redis, stream, [*_registrations(30), b"not an event"])
     async with running_app(REPORTING, settings) as (_, client):
         async def counted() -> bool:
-            n = await scalar(engines["reporting"], "SELECT children FROM region_counts WHERE region_code = :c", c=VILLAGE)
+            n = await scalar(engines["reporting"], "SELECT value FROM place_figures WHERE figure = 'children' AND place = :c", c=VILLAGE)
             return n == 30
 
         await wait_until(counted, timeout=30, what="30 registrations counted")

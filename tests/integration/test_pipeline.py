@@ -38,7 +38,7 @@ async def test_registered_child_appears_exactly_once_in_every_store(settings, en
         await asyncio.sleep(0.5)
         for s, sql in checks.items():
             assert await scalar(engines[s], sql, id=child_id) == 1, s
-        assert await scalar(engines["reporting"], "SELECT children FROM region_counts WHERE region_code = :c", c=village) == 1
+        assert await scalar(engines["reporting"], "SELECT value FROM place_figures WHERE figure = 'children' AND place = :c", c=village) == 1
         assert await scalar(engines["visits"], "SELECT child_name FROM child_contacts WHERE child_id = :id", id=child_id) == "测试儿童0"
 
 
@@ -66,7 +66,7 @@ async def test_figures_follow_transfers_closings_reopenings_and_merges(settings,
 
         async def counts() -> tuple:
             return tuple([
-                await scalar(engines["reporting"], "SELECT coalesce(sum(children), 0) FROM region_counts WHERE region_code = :c", c=c)
+                await scalar(engines["reporting"], "SELECT coalesce(sum(value), 0) FROM place_figures WHERE figure = 'children' AND place = :c", c=c)
                 for c in (here, there, f"{there}002001")
             ])
 

@@ -1,27 +1,43 @@
-from services.reporting.service_layer import handlers
-from shared.contracts.registry_v1 import (
-    ARCHIVE_CLOSED,
-    ARCHIVE_REOPENED,
-    CHILD_MERGED,
-    CHILD_REGISTERED,
-    CHILD_TRANSFERRED,
-    CHILD_UPDATED,
-    REGISTRY_EVENTS,
-)
+from services.reporting.service_layer import handlers as h
+from shared.contracts import registry_v1 as r
+from shared.contracts import visits_v1 as v
 from shared.messaging import Subscription
 
 
 def subscriptions() -> list[Subscription]:
     return [
         Subscription(
-            REGISTRY_EVENTS,
+            r.REGISTRY_EVENTS,
             {
-                CHILD_UPDATED.name: handlers.child_updated,
-                CHILD_TRANSFERRED.name: handlers.child_transferred,
-                ARCHIVE_CLOSED.name: handlers.archive_closed,
-                CHILD_MERGED.name: handlers.archive_closed,
-                ARCHIVE_REOPENED.name: handlers.archive_reopened,
+                r.CHILD_UPDATED.name: h.child_updated,
+                r.CHILD_TRANSFERRED.name: h.child_transferred,
+                r.ARCHIVE_CLOSED.name: h.archive_closed,
+                r.CHILD_MERGED.name: h.archive_closed,
+                r.ARCHIVE_REOPENED.name: h.archive_reopened,
+                r.GUARDIAN_ASSIGNED.name: h.guardian_assigned,
+                r.GUARDIAN_REMOVED.name: h.guardian_removed,
+                r.AGREEMENT_SIGNED.name: h.agreement_signed,
+                r.AGREEMENT_RENEWED.name: h.agreement_signed,
+                r.AGREEMENT_EXPIRED.name: h.agreement_ended,
+                r.AGREEMENT_REVOKED.name: h.agreement_ended,
+                r.CHILD_UNGUARDED.name: h.child_unguarded,
+                r.CHILD_GUARDED.name: h.child_guarded,
+                r.ABSENCE_REPORTED.name: h.absence_reported,
+                # A return to school (registry.school.returned) also arrives as this change.
+                r.ENROLMENT_CHANGED.name: h.enrolment_changed,
             },
-            batch_handlers={CHILD_REGISTERED.name: handlers.children_registered},
-        )
+            batch_handlers={r.CHILD_REGISTERED.name: h.children_registered},
+        ),
+        Subscription(
+            v.VISITS_EVENTS,
+            {
+                v.PAIRING_STARTED.name: h.pairing_started,
+                v.PAIRING_ENDED.name: h.pairing_ended,
+                v.RECORD_CREATED.name: h.record_created,
+                v.RECORD_CORRECTED.name: h.record_corrected,
+                v.CONCERN_RAISED.name: h.concern_raised,
+                v.ACTIVITY_RECORDED.name: h.activity_recorded,
+                v.VISIT_OVERDUE.name: h.visit_overdue,
+            },
+        ),
     ]

@@ -1,83 +1,278 @@
-"""Reporting's projections of the registry's events (no personal data arrives here)."""
+"""Reporting's projections of the registry's and visits' events (no personal data arrives here).
+
+Two kinds of rollup, both changed by deltas only:
+- ``place_figures``: how many children of a place carry a label now (domain.figures.labels);
+- ``monthly_figures``: what happened in a place in a month (registrations, visits, agreements...).
+"""
 
 from collections import Counter
+from collections.abc import Callable
+from datetime import date
+from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from services.reporting.adapters.orm import child_facts, region_counts
+from services.reporting.adapters.orm import (
+    child_contacts, child_facts, helper_months, monthly_figures, pairings, place_figures, visit_records,
+)
+from services.reporting.domain.figures import ChildState, deltas, enrolment_after_transfer, month_of
 from services.reporting.domain.places import enclosing_places
+from shared.clock import today_local
 from shared.contracts import EventEnvelope
 from shared.contracts.registry_v1 import (
-    ArchiveClosed,
-    ArchiveReopened,
-    ChildMerged,
-    ChildRegistered,
-    ChildTransferred,
-    ChildUpdated,
+    AbsenceReported, AgreementEnded, AgreementFacts, ArchiveClosed, ArchiveReopened, ChildFactsChanged, ChildGuarded, ChildMerged,
+    ChildRegistered, ChildTransferred, ChildUnguarded, ChildUpdated, EnrolmentChanged, GuardianAssigned, GuardianRemoved,
+)
+from shared.contracts.visits_v1 import (
+    ActivityRecorded, ConcernRaised, PairingEnded, PairingStarted, RecordCorrected, RecordCreated, VisitOverdue,
 )
 from shared.db import columns_of, insert_rows
 
-_FACTS = ("village_code", "gender", "left_behind_type", "hukou_status", "risk_categories")
-
+_STATE = tuple(ChildState.__dataclass_fields__)
+_REGISTERED = ("village_code", "gender", "left_behind_type", "hukou_status", "risk_categories", "school_id",
+               "father_status", "mother_status", "guardian_relationship")
+_UPDATABLE = set(_STATE) & set(ChildFactsChanged.model_fields)
 
 _new_facts = insert(child_facts).on_conflict_do_nothing().returning(child_facts.c.child_id)
-_counted = insert_rows(region_counts, ("region_code", "children"))
-_add_counts = _counted.on_conflict_do_update(
-    index_elements=["region_code"], set_={"children": region_counts.c.children + _counted.excluded.children}
+_figures = insert_rows(place_figures, ("place", "figure", "value"))
+_add_figures = _figures.on_conflict_do_update(
+    index_elements=["place", "figure"], set_={"value": place_figures.c.value + _figures.excluded.value}
+)
+_monthly = insert_rows(monthly_figures, ("place", "month", "figure", "value"))
+_add_monthly = _monthly.on_conflict_do_update(
+    index_elements=["place", "month", "figure"], set_={"value": monthly_figures.c.value + _monthly.excluded.value}
 )
 
 
-async def _count(session, deltas: Counter[str]) -> None:
-    """Add to the counts of these places (in code order, so concurrent batches lock alike)."""
-    rows = [{"region_code": code, "children": n} for code, n in sorted(deltas.items()) if n]
+async def _count(session, change: Counter[tuple[str, str]]) -> None:
+    """Add to the figures of these places (in key order, so concurrent batches lock alike)."""
+    rows = [{"place": p, "figure": f, "value": n} for (p, f), n in sorted(change.items()) if n]
     if rows:
-        await session.execute(_add_counts, columns_of(rows))
+        await session.execute(_add_figures, columns_of(rows))
+
+
+async def _tally(session, region_code: str, day: date, figures: dict[str, int]) -> None:
+    """What happened on ``day`` in ``region_code``, added to the month of every enclosing place."""
+    month = month_of(day)
+    rows = [{"place": p, "month": month, "figure": f, "value": n}
+            for p in enclosing_places(region_code) for f, n in sorted(figures.items()) if n]
+    if rows:
+        await session.execute(_add_monthly, columns_of(rows))
+
+
+def _day(event: EventEnvelope) -> date:
+    return today_local(event.occurred_at)
+
+
+# --- registry.events ---------------------------------------------------------------------------
 
 
 async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]]) -> None:
-    """A run of registrations: their facts in one statement, the counts of their places in another."""
-    facts = [{"child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _FACTS}} for e in events]
+    """A run of registrations: their facts in one statement, the figures of their places in another."""
+    facts = [{
+        "child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _REGISTERED},
+        "enrolment_status": "in_school" if e.data.school_id else "not_enrolled",  # as the registry sets it
+    } for e in events]
     inserted = set(await uow.session.scalars(_new_facts, facts))
-    await _count(uow.session, Counter(
-        code for f in facts if f["child_id"] in inserted for code in enclosing_places(f["village_code"])
-    ))
+    change: Counter[tuple[str, str]] = Counter()
+    for f in facts:
+        if f["child_id"] in inserted:
+            change.update(deltas(None, ChildState.of(**{k: v for k, v in f.items() if k != "child_id"})))
+    await _count(uow.session, change)
+    registered = Counter((e.region_code, month_of(_day(e))) for e in events if e.data.child_id in inserted)
+    rows = [{"place": p, "month": m, "figure": "registered", "value": n}
+            for (code, m), n in sorted(registered.items()) for p in enclosing_places(code)]
+    if rows:
+        await uow.session.execute(_add_monthly, columns_of(rows))
 
 
-async def _change(uow, child_id, **values) -> None:
-    """New facts of a child; when its village changed, it counts in its new places and not the old
-    (a closed archive counts nowhere)."""
-    before = (await uow.session.execute(
-        select(child_facts.c.village_code, child_facts.c.closed).where(child_facts.c.child_id == child_id).with_for_update()
+async def _change(uow, child_id: UUID, values: dict | Callable[[ChildState], dict]) -> ChildState | None:
+    """New facts of a child; its figures move from the places and labels it had to the ones it has
+    now. Returns the state before (None for a child never registered here)."""
+    row = (await uow.session.execute(
+        select(*(child_facts.c[k] for k in _STATE)).where(child_facts.c.child_id == child_id).with_for_update()
     )).first()
-    if before is None:
-        return
+    if row is None:
+        return None
+    before = ChildState.of(**row._asdict())
+    values = values(before) if callable(values) else values
+    after = before.changed(**values)
     await uow.session.execute(update(child_facts).where(child_facts.c.child_id == child_id).values(**values))
-    village, closed = values.get("village_code", before.village_code), values.get("closed", before.closed)
-    moved: Counter[str] = Counter()
-    if not closed:
-        moved.update(enclosing_places(village))
-    if not before.closed:
-        moved.subtract(enclosing_places(before.village_code))
-    await _count(uow.session, moved)
+    await _count(uow.session, deltas(before, after))
+    return before
 
 
 async def child_updated(uow, event: EventEnvelope[ChildUpdated]) -> None:
     d = event.data
-    values = {k: getattr(d.changes, k) for k in _FACTS if k in d.changed_fields}
+    values = {k: getattr(d.changes, k) for k in _UPDATABLE if k in d.changed_fields}
     if values:
-        await _change(uow, d.child_id, **values)
+        await _change(uow, d.child_id, values)
 
 
 async def child_transferred(uow, event: EventEnvelope[ChildTransferred]) -> None:
-    """转移: the child counts where it now lives."""
-    await _change(uow, event.data.child_id, village_code=event.data.to_village_code)
+    """转移: the child counts where it now lives and in its new school."""
+    d = event.data
+    await _change(uow, d.child_id, lambda before: {
+        "village_code": d.to_village_code, "school_id": d.to_school_id,
+        "enrolment_status": enrolment_after_transfer(before.enrolment_status, d.to_school_id),
+    })
 
 
 async def archive_closed(uow, event: EventEnvelope[ArchiveClosed | ChildMerged]) -> None:
     """结档, or merged into another archive: no longer a left-behind child anywhere."""
-    await _change(uow, event.data.child_id, closed=True)
+    await _change(uow, event.data.child_id, {"closed": True})
 
 
 async def archive_reopened(uow, event: EventEnvelope[ArchiveReopened]) -> None:
-    await _change(uow, event.data.child_id, closed=False)
+    await _change(uow, event.data.child_id, {"closed": False})
+
+
+async def guardian_assigned(uow, event: EventEnvelope[GuardianAssigned]) -> None:
+    await _change(uow, event.data.child_id, {"guardian_relationship": event.data.relationship.value})
+
+
+async def guardian_removed(uow, event: EventEnvelope[GuardianRemoved]) -> None:
+    await _change(uow, event.data.child_id, {"guardian_relationship": None})
+
+
+async def agreement_signed(uow, event: EventEnvelope[AgreementFacts]) -> None:
+    """委托监护协议 signed or renewed: in force until its date."""
+    d = event.data
+    await _change(uow, d.child_id, {"agreement_until": d.valid_until})
+    figure = "agreements_renewed" if event.type.endswith("renewed") else "agreements_signed"
+    await _tally(uow.session, event.region_code, d.signed_on, {figure: 1})
+
+
+async def agreement_ended(uow, event: EventEnvelope[AgreementEnded]) -> None:
+    d = event.data
+    await _change(uow, d.child_id, {"agreement_until": None})
+    figure = "agreements_revoked" if event.type.endswith("revoked") else "agreements_expired"
+    await _tally(uow.session, event.region_code, d.ended_on, {figure: 1})
+
+
+async def child_unguarded(uow, event: EventEnvelope[ChildUnguarded]) -> None:
+    """无人监护 from the day the registry flagged it."""
+    await _change(uow, event.data.child_id, {"unguarded_since": _day(event)})
+    await _tally(uow.session, event.region_code, _day(event), {"unguarded_started": 1})
+
+
+async def child_guarded(uow, event: EventEnvelope[ChildGuarded]) -> None:
+    await _change(uow, event.data.child_id, {"unguarded_since": None})
+    await _tally(uow.session, event.region_code, _day(event), {"unguarded_ended": 1})
+
+
+async def absence_reported(uow, event: EventEnvelope[AbsenceReported]) -> None:
+    d = event.data
+    await _tally(uow.session, event.region_code, d.from_date, {
+        "absences": 1, "absence_days": d.school_days, "unexcused_absences": 0 if d.excused else 1,
+    })
+
+
+async def enrolment_changed(uow, event: EventEnvelope[EnrolmentChanged]) -> None:
+    """辍学登记 when a child becomes dropped_out; 劝返复学 when a dropout is back in school, with the
+    days it was out (kept as a count per number of days, so the median needs no history)."""
+    d = event.data
+    out, was_out = d.status == "dropped_out", d.previous == "dropped_out"
+    values: dict = {"enrolment_status": d.status.value}
+    if out and not was_out:
+        values["out_since"] = d.effective_on
+    elif was_out and not out:
+        values["out_since"] = None
+    before = await _change(uow, d.child_id, values)
+    if before is None or out == was_out:
+        return
+    if out:
+        await _tally(uow.session, event.region_code, d.effective_on, {"dropouts_registered": 1})
+    elif d.status == "in_school" and before.out_since is not None:
+        days = (d.effective_on - before.out_since).days
+        await _tally(uow.session, event.region_code, d.effective_on, {"dropouts_returned": 1, f"return_days:{days}": 1})
+
+
+# --- visits.events -----------------------------------------------------------------------------
+
+
+async def pairing_started(uow, event: EventEnvelope[PairingStarted]) -> None:
+    d = event.data
+    await uow.session.execute(insert(pairings).values(
+        pairing_id=d.pairing_id, child_id=d.child_id, helper_id=d.helper_id, helper_role=d.helper_role.value, active=True,
+    ).on_conflict_do_nothing())
+    await _tally(uow.session, event.region_code, d.started_on, {"pairings_started": 1})
+
+
+async def pairing_ended(uow, event: EventEnvelope[PairingEnded]) -> None:
+    await uow.session.execute(update(pairings).where(pairings.c.pairing_id == event.data.pairing_id).values(active=False))
+
+
+async def _contact(uow, region_code: str, d: RecordCreated, sign: int) -> None:
+    """One visit record (走访记录) counted in (sign 1) or taken out (-1) of the child's, the helper's
+    and the place's figures."""
+    await uow.session.execute(insert(child_contacts).values(child_id=d.child_id, contacts=sign).on_conflict_do_update(
+        index_elements=["child_id"], set_={"contacts": child_contacts.c.contacts + sign}))
+    await uow.session.execute(insert(helper_months).values(
+        helper_id=d.helper_id, month=month_of(d.visited_on), contacts=sign,
+    ).on_conflict_do_update(index_elements=["helper_id", "month"], set_={"contacts": helper_months.c.contacts + sign}))
+    await _tally(uow.session, region_code, d.visited_on, {"visits": sign, f"visits:{d.kind.value}": sign})
+
+
+async def _last_contact(uow, child_id: UUID) -> None:
+    last = select(func.max(visit_records.c.visited_on)).where(visit_records.c.child_id == child_id).scalar_subquery()
+    await uow.session.execute(update(child_contacts).where(child_contacts.c.child_id == child_id).values(last_contact_on=last))
+
+
+async def record_created(uow, event: EventEnvelope[RecordCreated]) -> None:
+    d = event.data
+    added = await uow.session.scalar(insert(visit_records).values(
+        record_id=d.record_id, child_id=d.child_id, helper_id=d.helper_id, kind=d.kind.value, visited_on=d.visited_on,
+        region_code=event.region_code,
+    ).on_conflict_do_nothing().returning(visit_records.c.record_id))
+    if added is not None:
+        await _contact(uow, event.region_code, d, 1)
+        await _last_contact(uow, d.child_id)
+
+
+async def record_corrected(uow, event: EventEnvelope[RecordCorrected]) -> None:
+    """A corrected record: its old figures out, its new ones in."""
+    d = event.data
+    old = (await uow.session.execute(select(visit_records).where(visit_records.c.record_id == d.record_id).with_for_update())).first()
+    if old is None:
+        return
+    await _contact(uow, old.region_code, RecordCreated(
+        record_id=old.record_id, child_id=old.child_id, helper_id=old.helper_id, helper_role=d.helper_role,
+        kind=old.kind, visited_on=old.visited_on,
+    ), -1)
+    await uow.session.execute(update(visit_records).where(visit_records.c.record_id == d.record_id).values(
+        child_id=d.child_id, helper_id=d.helper_id, kind=d.kind.value, visited_on=d.visited_on))
+    await _contact(uow, old.region_code, d, 1)
+    for child_id in {old.child_id, d.child_id}:
+        await _last_contact(uow, child_id)
+
+
+async def concern_raised(uow, event: EventEnvelope[ConcernRaised]) -> None:
+    d = event.data
+    await _tally(uow.session, event.region_code, d.observed_on, {
+        "concerns": 1, f"concerns:{d.kind.value}": 1, f"concerns_severity:{d.severity.value}": 1,
+    })
+
+
+async def activity_recorded(uow, event: EventEnvelope[ActivityRecorded]) -> None:
+    """集体关爱活动: counted in person-times (人次)."""
+    d = event.data
+    await _tally(uow.session, event.region_code, d.held_on, {
+        "activities": 1, "person_times": d.person_times, "activity_children": len(d.child_ids),
+    })
+
+
+async def visit_overdue(uow, event: EventEnvelope[VisitOverdue]) -> None:
+    """A window of a rule that ended short (未按要求走访): per rule, child and helper."""
+    d = event.data
+    await _tally(uow.session, event.region_code, d.window_end, {
+        "missed_windows": 1, f"missed:{d.rule_code}": 1, f"missed_required:{d.rule_code}": d.required,
+        f"missed_done:{d.rule_code}": d.done,
+    })
+    await uow.session.execute(insert(child_contacts).values(child_id=d.child_id, missed_windows=1).on_conflict_do_update(
+        index_elements=["child_id"], set_={"missed_windows": child_contacts.c.missed_windows + 1}))
+    month = month_of(d.window_end)
+    for helper_id in sorted(set(d.helper_ids)):
+        await uow.session.execute(insert(helper_months).values(helper_id=helper_id, month=month, missed_windows=1).on_conflict_do_update(
+            index_elements=["helper_id", "month"], set_={"missed_windows": helper_months.c.missed_windows + 1}))

@@ -1,0 +1,59 @@
+"""Reporting's counting rules (统计口径), without I/O."""
+
+from datetime import date
+
+import pytest
+
+from services.reporting.domain.figures import (
+    ChildState, deltas, enrolment_after_transfer, labels, median_from_counts, missing_fields, previous_quarter, quarter,
+)
+from services.reporting.domain.places import child_places, next_level
+
+CHILD = ChildState.of(
+    village_code="410523100001", left_behind_type="both_parents_out", gender="female", school_id="s1",
+    father_status="migrant_worker", mother_status="migrant_worker", guardian_relationship="grandparent",
+    risk_categories=["orphan"],
+)
+
+
+def test_a_child_counts_in_every_division_and_its_school():
+    assert child_places("410523100001", "s1") == ["41", "4105", "410523", "410523100", "410523100001", "410523.school.s1"]
+    assert next_level("410523") == 9 and next_level("410523100001") is None
+
+
+def test_an_archive_is_complete_with_guardian_school_and_both_parents_known():
+    assert "complete" in labels(CHILD) and missing_fields(CHILD) == []
+    unknown = CHILD.changed(mother_status="unknown", guardian_relationship=None)
+    assert missing_fields(unknown) == ["guardian_relationship", "mother_status"]
+    assert "complete" not in labels(unknown) and "guardian:none" in labels(unknown)
+
+
+def test_a_closed_archive_counts_nowhere_and_a_transfer_moves_every_label():
+    assert labels(CHILD.changed(closed=True)) == set()
+    moved = deltas(CHILD, CHILD.changed(village_code="410523200002", school_id=None))
+    assert moved[("410523", "children")] == 0 and ("410523", "children") not in moved
+    assert moved[("410523100", "risk:orphan")] == -1 and moved[("410523200", "risk:orphan")] == 1
+    assert moved[("410523.school.s1", "children")] == -1
+
+
+def test_dropout_and_guardianship_labels():
+    out = CHILD.changed(enrolment_status="dropped_out", unguarded_since=date(2026, 1, 2))
+    assert {"out_of_school", "unguarded"} <= labels(out)
+    assert enrolment_after_transfer("dropped_out", None) == "not_enrolled"
+    assert enrolment_after_transfer("not_enrolled", "s2") == "in_school"
+    assert enrolment_after_transfer("dropped_out", "s2") == "dropped_out"
+
+
+def test_median_from_counts_of_days():
+    assert median_from_counts({}) is None
+    assert median_from_counts({3: 1, 10: 1, 20: 1}) == 10
+    assert median_from_counts({3: 2, 10: 2}) == 6.5
+
+
+def test_quarters():
+    q = quarter("2026q4")
+    assert (q.start, q.end, q.label) == (date(2026, 10, 1), date(2026, 12, 31), "2026Q4")
+    assert [m.month for m in q.months] == [10, 11, 12]
+    assert previous_quarter(quarter("2026Q1")).label == "2025Q4"
+    with pytest.raises(ValueError):
+        quarter("2026Q5")
