@@ -38,6 +38,9 @@ RUN groupadd --system --gid 10001 shouhu \
  && useradd --system --uid 10001 --gid shouhu --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin shouhu
 
+# Where the redis-acl job writes Redis's ACL file: a named volume mounted here starts with this owner.
+RUN mkdir -p /run/shouhu-acl && chown 10001:10001 /run/shouhu-acl
+
 # Owned by root and not writable by the service user: the code cannot be changed at run time.
 COPY --from=builder /app/.venv /app/.venv
 

@@ -177,7 +177,7 @@ def test_mounted_paths_exist_and_named_volumes_are_declared(compose, services):
 
 
 def test_service_modules_exist(services):
-    modules = {name: module_of(svc) for name, svc in services.items() if module_of(svc)}
+    modules = {name: module_of(svc) for name, svc in services.items() if (module_of(svc) or "").startswith("services.")}
     assert set(modules.values()) == {f"services.{s}" for s in SERVICE_PORTS}, (
         f"expected one container per service module, found {sorted(modules.values())}"
     )
@@ -255,3 +255,54 @@ def test_image_runs_as_non_root_and_bakes_in_no_secret():
     assert users[-1].split(":")[0] not in {"root", "0"}, f"the final USER is {users[-1]}"
     baked = re.findall(r"^\s*(?:ENV|ARG)\s.*?\w*(?:SECRET|PASSWORD)\w*(?:[= ]|$)", dockerfile, re.M | re.I)
     assert not baked, f"the Dockerfile sets a secret: {baked}"
+
+
+def test_redis_runs_with_the_generated_acl_file_and_no_default_user(services):
+    """The ACL file is written by a one-shot job before Redis starts and read from their shared volume."""
+    redis, job = services["redis"], services["redis-acl"]
+    assert command(job)[:3] == ["python", "-m", "shared.redis_acl"], command(job)
+    out = command(job)[command(job).index("--out") + 1]
+    cmd = command(redis)
+    assert "--aclfile" in cmd and cmd[cmd.index("--aclfile") + 1] == out, cmd
+    assert depends_on(redis).get("redis-acl", {}).get("condition") == "service_completed_successfully"
+    shared_dir = out.rsplit("/", 1)[0]
+    mounted = {name: {str(v).split(":")[0] for v in svc.get("volumes") or [] if str(v).split(":")[1] == shared_dir}
+               for name, svc in (("redis", redis), ("redis-acl", job))}
+    assert mounted["redis"] and mounted["redis"] == mounted["redis-acl"], mounted
+    assert str(job.get("restart", "no")) == "no"
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert f"chown 10001:10001 {shared_dir}" in dockerfile, "the job (uid 10001) must own the directory it writes"
+    conf = (ROOT / "deploy/redis/redis.conf").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*(requirepass|user)\s", conf, re.M), "users belong in the generated ACL file only"
+    # Every password the file is made from comes from .env, never from the compose file.
+    env = environment(job)
+    from shared.redis_acl import password_variable
+
+    for service in SERVICE_PORTS:
+        assert interpolated(env.get(password_variable(service)) or "") == {password_variable(service)}, service
+
+
+def test_each_service_connects_to_redis_as_its_own_user(services):
+    from shared.redis_acl import password_variable
+
+    problems = []
+    for service in SERVICE_PORTS:
+        url = environment(services[service]).get("SHOUHU_REDIS_URL") or ""
+        m = re.fullmatch(r"redis://([^:@]+):(\$\{[^}]+\})@redis:6379/\d+", url)
+        if not m:
+            problems.append(f"{service}: SHOUHU_REDIS_URL {url!r} is not redis://<user>:${{PASSWORD}}@redis:6379/<db>")
+        elif m.group(1) != service or interpolated(m.group(2)) != {password_variable(service)}:
+            problems.append(f"{service}: connects as {m.group(1)} with {m.group(2)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_acl_file_turns_the_default_user_off_and_stores_no_password_in_clear():
+    from shared.redis_acl import acl_lines
+
+    passwords = {s: f"pw-{s}-0123456789" for s in SERVICE_PORTS}
+    lines = acl_lines(passwords)
+    users = {line.split()[1]: line for line in lines}
+    assert users["default"].split()[2] == "off"
+    assert set(SERVICE_PORTS) <= set(users) and any(u.startswith("agency-") for u in users)
+    assert not any(p in line for p in passwords.values() for line in lines)
+    assert all(f" >{p}" not in "\n".join(lines) for p in passwords.values())
