@@ -33,14 +33,14 @@ def _open(region: str):
     return and_(_in(region), child_facts.c.closed.is_(False))
 
 
-_paired = exists().where(pairings.c.child_id == child_facts.c.child_id, pairings.c.active)
+_paired = exists().where(pairings.c.child_id == child_facts.c.child_id, pairings.c.active).correlate(child_facts)
 
 
 def _no_contact(today: date):
     recent = exists().where(
         child_contacts.c.child_id == child_facts.c.child_id,
         child_contacts.c.last_contact_on > today - timedelta(days=NO_CONTACT_DAYS),
-    )
+    ).correlate(child_facts)
     return ~recent
 
 
