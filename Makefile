@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install browser db run test test-fast bench clean
+.PHONY: install browser field-app db run test test-fast bench clean
 
 # uv itself lives in its own small venv, so `uv sync` can keep .venv exactly as locked.
 $(UV):
@@ -27,21 +27,35 @@ CHROMIUM ?= /usr/bin/chromium
 browser:
 	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
+# The field app (apps/field, Vue + Vite): npm from the registry, built into apps/field/dist (not
+# committed), which the visits service serves at /app/.
+FIELD := apps/field
+FIELD_SOURCES := $(shell find $(FIELD)/src $(FIELD)/public -type f 2>/dev/null) $(FIELD)/index.html $(FIELD)/vite.config.js
+
+$(FIELD)/node_modules/.installed: $(FIELD)/package-lock.json
+	cd $(FIELD) && npm ci --no-audit --no-fund
+	touch $@
+
+$(FIELD)/dist/index.html: $(FIELD)/node_modules/.installed $(FIELD_SOURCES)
+	cd $(FIELD) && npm run build
+
+field-app: $(FIELD)/dist/index.html
+
 db: install
 	$(BIN)/shouhu db create
 	$(BIN)/shouhu db upgrade
 
-run: db
+run: db field-app
 	$(BIN)/shouhu run
 
-test: install browser
+test: install browser field-app
 	$(BIN)/python -m pytest -n auto --durations=15
 
-test-fast: install browser
+test-fast: install browser field-app
 	$(BIN)/python -m pytest -n auto -m "not slow"
 
 bench: db
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(TOOLS) test-artifacts .pytest_cache
+	rm -rf $(VENV) $(TOOLS) test-artifacts .pytest_cache $(FIELD)/node_modules $(FIELD)/dist

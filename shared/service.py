@@ -13,10 +13,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Union
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from faststream.redis import RedisBroker, RedisRouter
@@ -57,6 +60,8 @@ class ServiceSpec:
     background: Sequence[Callable[["Runtime"], Callable[[asyncio.Event], Awaitable[None]]]] = ()
     # Settings this service cannot run without in production (each container gets only what it needs).
     required_settings: Sequence[str] = ()
+    # A built web app (static files) served at /app/ on the same origin as this service's API.
+    web_app: Path | None = None
 
 
 @dataclass
@@ -161,6 +166,14 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in spec.routers:
         app.include_router(router)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Correlation-ID"],
+            expose_headers=["X-Correlation-ID"],
+        )
+    if spec.web_app is not None:
+        _serve_web_app(app, spec.web_app, settings)
 
     @app.get("/health", tags=["operations"], summary="State of the Redis and PostgreSQL connections")
     async def health() -> JSONResponse:
@@ -209,6 +222,25 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         return JSONResponse(asyncapi.to_specification().to_jsonable())
 
     return app
+
+
+def _serve_web_app(app: FastAPI, directory: Path, settings: Settings) -> None:
+    @app.get("/app/config.json", include_in_schema=False)
+    async def web_app_config() -> JSONResponse:
+        """Where the app finds the APIs of the other services (see Settings.field_app_apis)."""
+        pairs = (p.partition("=") for p in settings.field_app_apis.split(",") if p.strip())
+        return JSONResponse({"apis": {name.strip(): url.strip() for name, _, url in pairs}})
+
+    if (directory / "index.html").exists():
+        app.mount("/app", StaticFiles(directory=directory, html=True), name="web-app")
+        return
+
+    @app.get("/app/{rest:path}", include_in_schema=False)
+    async def web_app_missing(rest: str) -> JSONResponse:
+        # The build output is not committed: say how to make it rather than answering a bare 404.
+        return JSONResponse(status_code=503, content={
+            "message_zh": "前端应用尚未构建：请运行 make field-app", "message_en": "the app is not built: run make field-app",
+        })
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

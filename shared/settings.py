@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
 
+    # Browser origins that may call the APIs (the field app, served by visits at /app/, calls the
+    # registry and reporting from its own origin): comma-separated. Unset: the app's local origin
+    # outside production, none in production.
+    cors_origins: str | None = None
+    # Where the field app finds the APIs it calls cross-origin: "registry=URL,reporting=URL".
+    # Unset ones are the page's own host on the service's port (8001, 8004).
+    field_app_apis: str = ""
+
     # Prepended to every stream name: isolates tests and demo runs sharing one Redis.
     stream_namespace: str = ""
     consumer_name: str = ""
@@ -68,6 +76,15 @@ class Settings(BaseSettings):
         if not self.id_hash_key and self.env != "prod":
             self.id_hash_key = self.jwt_secret  # in production only the registry needs it: its spec requires it
         return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        if self.cors_origins is None:
+            if self.env == "prod":
+                return []
+            port = SERVICE_PORTS["visits"]
+            return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def database_url(self, service: str) -> str:
         if service not in SERVICES:

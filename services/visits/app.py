@@ -1,6 +1,8 @@
 """Visits (走访): helpers, pairings (结对帮扶), the visit rules of each county, visit records
 (走访记录) and group activities, and compliance that nobody has to count by hand."""
 
+from pathlib import Path
+
 from services.visits.adapters.orm import inbox, metadata, outbox, positions, timers
 from services.visits.entrypoints.api import router
 from services.visits.entrypoints.consumers import subscriptions
@@ -23,4 +25,6 @@ SPEC = ServiceSpec(
     consumer_tables=(inbox, positions),
     timers=timers,
     timer_handlers=TIMER_HANDLERS,
+    # The field app (apps/field) on the same origin as the visits API it calls most.
+    web_app=Path(__file__).resolve().parents[2] / "apps" / "field" / "dist",
 )

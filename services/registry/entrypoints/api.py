@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from services.registry.domain.model import Child
@@ -113,15 +113,31 @@ async def get_child(child_id: UUID, request: Request, principal: Annotated[Princ
     return _out(child)
 
 
+def _expected_version(if_match: str | None) -> int | None:
+    """If-Match: the archive's version the writer saw ("3", 3 or W/"3")."""
+    if if_match is None:
+        return None
+    value = if_match.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise _unprocessable(RuleViolation(
+            "if_match_format", "If-Match 应为档案版本号（整数）", "If-Match must be the archive's version (a whole number)",
+        ).at("If-Match"), "header")
+    return int(value)
+
+
 @router.patch("/children/{child_id}", response_model=ChildOut, summary="更新儿童档案 Update a child's archive")
 async def update_child(
-    child_id: UUID, body: ChildPatch, request: Request, principal: Annotated[Principal, Depends(_writer)]
+    child_id: UUID, body: ChildPatch, request: Request, principal: Annotated[Principal, Depends(_writer)],
+    if_match: Annotated[str | None, Header(description=(
+        "您看到的档案版本 the version you saw: a change made meanwhile is refused (409 version_conflict)"
+    ))] = None,
 ) -> ChildOut:
     rt = _runtime(request)
+    expected = _expected_version(if_match)
     with answering():
         child = await handlers.update_child(
             rt.uow(), child_id, body.model_dump(exclude_unset=True), region=principal.region,
-            actor=principal.subject, id_hash_key=rt.settings.id_hash_key,
+            actor=principal.subject, id_hash_key=rt.settings.id_hash_key, expected_version=expected,
         )
     return _out(child)
 

@@ -104,11 +104,20 @@ async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: 
     return child
 
 
-async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: str, actor: str, id_hash_key: str) -> Child:
+async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: str, actor: str, id_hash_key: str,
+                       expected_version: int | None = None) -> Child:
     """A correction or change of the archive's facts. Removing the guardian ends the agreement in
-    force with them; both parents back home closes the archive (the child is no longer left behind)."""
+    force with them; both parents back home closes the archive (the child is no longer left behind).
+    With ``expected_version`` (the version the writer saw, e.g. on a phone that was offline) a change
+    made meanwhile by someone else is refused rather than overwritten."""
     async with uow:
         child = await open_child(uow, child_id, region)
+        if expected_version is not None and child.version != expected_version:
+            raise Conflict(
+                "version_conflict", f"档案已被他人修改：您看到的是第 {expected_version} 版，现在是第 {child.version} 版",
+                f"the archive changed meanwhile: you saw version {expected_version}, it is now {child.version}",
+                current_version=child.version, your_version=expected_version,
+            ).at("If-Match")
         before = child.flat()
         had_guardian = child.guardian is not None
         patch = dict(patch)

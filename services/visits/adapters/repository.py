@@ -152,6 +152,10 @@ class HelperRepository:
     async def get(self, helper_id: UUID) -> Helper | None:
         return (await self.get_many([helper_id])).get(helper_id)
 
+    async def by_account(self, account: str) -> list[Helper]:
+        rows = await self.session.execute(select(*_HELPER).where(helpers.c.account == account).order_by(helpers.c.id))
+        return [_helper(r) for r in rows.mappings()]
+
     async def class_teachers(self, classes: set[tuple[str | None, str | None]]) -> dict[tuple[str, str], list[Helper]]:
         """The class teachers of each (school, class); classes without both named have none."""
         wanted = sorted((s, c) for s, c in classes if s and c)
@@ -341,6 +345,10 @@ class RecordRepository:
             .where(record_corrections.c.record_id == record_id).order_by(record_corrections.c.version)
         )
         return [dict(r) for r in rows.mappings()]
+
+    async def concern_ids(self, record_id: UUID) -> list[UUID]:
+        rows = await self.session.scalars(select(concerns.c.id).where(concerns.c.record_id == record_id).order_by(concerns.c.id))
+        return list(rows)
 
     async def add_concern(self, concern_id: UUID, record: VisitRecord, kind: str, severity: str, note: str | None) -> None:
         await self.session.execute(insert(concerns).values(

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Annotated, TypeVar
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 
 from services.visits.domain.compliance import WindowStatus
 from services.visits.domain.errors import NotFound, Refusal
@@ -102,6 +102,16 @@ async def register_helper(body: s.HelperIn, request: Request, principal: Office)
     return s.HelperOut(**vars(helper))
 
 
+@router.get("/helpers/me", response_model=s.MyChildrenOut,
+            summary="我的结对儿童 The helper registered for your login (account) and the children paired with them")
+async def my_children(request: Request, principal: Recorder) -> s.MyChildrenOut:
+    mine = await _call(queries.my_children(_uow(request), principal.subject, region=principal.region, today=today_local()))
+    return s.MyChildrenOut(helper=s.HelperOut(**vars(mine.helper)), children=[
+        s.PairedChildOut(child_id=c.child_id, child_name=name, village_code=c.village_code, school_id=c.school_id,
+                         class_name=c.class_name) for c, name in mine.children
+    ])
+
+
 @router.post("/pairings", status_code=status.HTTP_201_CREATED, response_model=list[s.PairingOut],
              summary="结对帮扶 Pair helpers with children (one-to-one ... many-to-many)")
 async def pair(body: s.PairingIn, request: Request, principal: Office) -> list[s.PairingOut]:
@@ -186,14 +196,17 @@ async def set_terms(county: County, body: s.TermsIn, request: Request, principal
 # --- records and activities ------------------------------------------------------------------
 
 
-@router.post("/records", status_code=status.HTTP_201_CREATED, response_model=s.RecordOut, summary="录入走访记录 Record a visit")
-async def record_visit(body: s.RecordIn, request: Request, principal: Recorder) -> s.RecordOut:
-    data = body.model_dump(exclude={"concerns"}, mode="json")
+@router.post("/records", status_code=status.HTTP_201_CREATED, response_model=s.RecordOut, summary="录入走访记录 Record a visit",
+             responses={200: {"description": "the record this client_id already made (a retry)"}})
+async def record_visit(body: s.RecordIn, request: Request, response: Response, principal: Recorder) -> s.RecordOut:
+    data = body.model_dump(exclude={"concerns", "client_id"}, mode="json")
     data |= {"child_id": body.child_id, "helper_id": body.helper_id, "kind": body.kind, "visited_on": body.visited_on}
-    record, concern_ids = await _call(commands.record_visit(
+    record, concern_ids, replayed = await _call(commands.record_visit(
         _uow(request), data, [c.model_dump() for c in body.concerns], region=principal.region,
-        actor=principal.subject, account=_account(principal), today=today_local(),
+        actor=principal.subject, account=_account(principal), today=today_local(), client_id=body.client_id,
     ))
+    if replayed:
+        response.status_code = status.HTTP_200_OK
     return s.RecordOut(**vars(record) | {"concern_ids": concern_ids})
 
 

@@ -76,6 +76,21 @@ class HelperOut(BaseModel):
     account: str | None
 
 
+class PairedChildOut(BaseModel):
+    child_id: UUID
+    child_name: str | None
+    village_code: str
+    school_id: str | None
+    class_name: str | None
+
+
+class MyChildrenOut(BaseModel):
+    """我的结对儿童: the helper registered for the caller's login and their children."""
+
+    helper: HelperOut
+    children: list[PairedChildOut]
+
+
 class PairingIn(_Strict):
     """结对: each helper with each child (一对一、一对多、多对一、多对多)."""
 
@@ -199,6 +214,9 @@ class RecordIn(_Strict):
     observations: Observations = Field(default_factory=list)
     note: Note | None = None
     concerns: list[ConcernIn] = Field(default_factory=list, max_length=10)
+    client_id: UUID | None = Field(None, description=(
+        "客户端生成的记录编号 (UUID): sent again after a lost answer, it answers the record already made (200), no second one"
+    ))
 
 
 class RecordCorrectionIn(_Strict):

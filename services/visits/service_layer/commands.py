@@ -183,14 +183,18 @@ async def helper_in(uow, helper_id: UUID, region: str, account: str | None) -> H
 
 
 async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, actor: str, account: str | None,
-                       today: date) -> tuple[VisitRecord, list[UUID]]:
-    """录入走访记录, with the concerns it raises (each a ``visits.concern.raised``)."""
-    check_visit_date(data["visited_on"], today)
+                       today: date, client_id: UUID | None = None) -> tuple[VisitRecord, list[UUID], bool]:
+    """录入走访记录, with the concerns it raises (each a ``visits.concern.raised``). A ``client_id``
+    (made by the writer's device) becomes the record's id: the same record sent again after a lost
+    answer is answered with the one already made (the last value true), never a second one."""
     async with uow:
+        if client_id is not None and (known := await uow.records.get(client_id)) is not None:
+            return await _replayed(uow, known, data, region, account), await uow.records.concern_ids(known.id), True
+        check_visit_date(data["visited_on"], today)
         child = await child_in(uow, data["child_id"], region)
         helper = await helper_in(uow, data["helper_id"], region, account)
         check_may_record(helper, await uow.pairings.paired_on(helper.id, child.child_id, data["visited_on"]))
-        record = VisitRecord(id=uuid4(), helper_role=helper.role, village_code=child.village_code, **data)
+        record = VisitRecord(id=client_id or uuid4(), helper_role=helper.role, village_code=child.village_code, **data)
         await uow.records.add(record, actor)
         event = RecordCreated(record_id=record.id, child_id=child.child_id, helper_id=helper.id, helper_role=helper.role,
                               kind=record.kind, visited_on=record.visited_on, observations=_observations(record))
@@ -199,7 +203,18 @@ async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, ac
         concern_ids = await _raise_concerns(uow, record, concerns, actor)
         await schedule.contacts_recorded(uow, child.county, [child.child_id], today)
         await uow.commit()
-    return record, concern_ids
+    return record, concern_ids, False
+
+
+async def _replayed(uow, known: VisitRecord, data: dict, region: str, account: str | None) -> VisitRecord:
+    """The record a client_id already names, when it is this writer's record of this child."""
+    if not known.village_code.startswith(region):
+        raise NotFound("client_id")
+    await helper_in(uow, known.helper_id, region, account)
+    if (known.helper_id, known.child_id) != (data["helper_id"], data["child_id"]):
+        raise Refusal("client_id_taken", "client_id 已用于另一条走访记录", "client_id already names another record",
+                      "client_id")
+    return known
 
 
 async def correct_record(uow, record_id: UUID, changes: dict, concerns: list[dict], reason: str, *, region: str,

@@ -9,10 +9,10 @@ from uuid import UUID
 from services.visits.domain.compliance import (
     Status, WindowStatus, WindowTotals, recent, score, statuses_on, statuses_within, windows_within,
 )
-from services.visits.domain.errors import Refusal
+from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.model import ChildPlace, Helper
 from services.visits.domain.windows import Term, Window, WindowKind, window_at_or_after
-from services.visits.service_layer.commands import child_in, helper_in
+from services.visits.service_layer.commands import child_in, helper_in, visible
 from services.visits.service_layer.schedule import county_setup
 
 # How far back contacts are read for the running and previous windows (a year rule looks at last year).
@@ -186,3 +186,23 @@ async def helper_score(uow, helper_id: UUID, period: WindowKind, *, region: str,
         )
     statuses = [s for r in results for s in r.statuses]
     return Score(start, end, score(statuses), statuses)
+
+
+@dataclass
+class MyChildren:
+    helper: Helper
+    children: list[tuple[ChildPlace, str | None]]  # each paired child today, with its name
+
+
+async def my_children(uow, account: str, *, region: str, today: date) -> MyChildren:
+    """我的结对儿童: the helper registered for this login and the children paired with them today
+    (what the field app opens on)."""
+    async with uow:
+        mine = [h for h in await uow.helpers.by_account(account) if visible(region, h.region_code)]
+        if not mine:
+            raise NotFound("account")
+        helper = mine[0]
+        kids = await uow.children.get_many(await uow.pairings.children_of(helper.id, today))
+        names = await uow.children.names(list(kids))
+    ordered = sorted(kids.values(), key=lambda k: (names.get(k.child_id) or "", str(k.child_id)))
+    return MyChildren(helper, [(k, names.get(k.child_id)) for k in ordered])
