@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from uuid import UUID
@@ -142,18 +143,20 @@ class CountyCompliance:
 
 async def region_compliance(uow, region: str, period: WindowKind, on: date, *, today: date) -> list[CountyCompliance]:
     """考核汇总: for each county under ``region``, each calendar rule's windows within the period containing
-    ``on`` (a month, a term...), with its children due, done and overdue, evaluated set-based in PostgreSQL."""
+    ``on`` (a month, a term...), with its children due, done and overdue, evaluated set-based in PostgreSQL.
+    Counties judged by the same windows and rules (most keep the defaults) share one statement."""
     _calendar(period)
-    out = []
     async with uow:
+        shared: dict[tuple, list[str]] = defaultdict(list)
         for county in await uow.compliance.counties(region):
             versions, terms = await county_setup(uow, county, on)
             window = window_at_or_after(period, on, terms)
-            within = windows_within(versions, window.start, window.end, terms)
-            out.append(CountyCompliance(county, window, await uow.compliance.window_totals(
-                region if len(region) > len(county) else county, within, today
-            )))
-    return out
+            shared[window, tuple(windows_within(versions, window.start, window.end, terms))].append(county)
+        out = []
+        for (window, within), counties in shared.items():
+            totals = await uow.compliance.window_totals(region, counties, list(within), today)
+            out += [CountyCompliance(c, window, totals.get(c, [])) for c in counties]
+    return sorted(out, key=lambda c: c.county)
 
 
 @dataclass

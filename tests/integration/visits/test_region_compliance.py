@@ -3,6 +3,7 @@
 from collections import Counter
 
 from services.visits.domain.windows import today_local
+from shared.auth import Role
 from tests.integration.visits.conftest import month_start
 
 
@@ -37,6 +38,10 @@ async def test_region_totals_agree_with_each_childs_own_compliance(start_visits)
         assert {i["rule_code"]: i["required"] for i in items if i["required"]} == dict(required)
         assert {i["rule_code"]: i["contacts_done"] for i in items if i["contacts_done"]} == {k: v for k, v in done.items() if v}
         assert expected[("monthly_parent_contact", "done")] == 2  # the family call at the children's home counts
+
+        # The province (every county with children) holds this county's figures as they are.
+        everywhere = await visits.client.get("/api/v1/compliance", headers=visits.auth(Role.admin, ""))
+        assert [i for i in everywhere.json()["items"] if i["county"] == county] == r.json()["items"]
 
         # A township sees its own villages only; rolling is not a period.
         township = await visits.client.get("/api/v1/compliance", headers=visits.auth(region=f"{county}100"))
