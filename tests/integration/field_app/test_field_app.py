@@ -1,0 +1,166 @@
+"""The field app on a 360-px phone, one role at a time: sign in through the link, do the role's main
+task, and find the result through the services' APIs. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from shared.auth import Role
+from tests.browser import screenshot_path
+from tests.conftest import scalar
+
+
+async def test_a_helper_sees_her_children_and_worklist_and_records_a_visit(field, browser):
+    child = await field.child("王小花")
+    mother = await field.helper("caring_mother", "mother-wang")
+    await field.pair(mother, child)
+    context, page = await field.phone(browser, field.token(Role.helper, field.county, "mother-wang"))
+    try:
+        children = page.locator("[data-test=children]")
+        await expect(children).to_contain_text("王小花")
+        await expect(page.locator("[data-test=worklist]")).to_contain_text("本周待走访与逾期")
+        await page.screenshot(path=screenshot_path("field-helper-home"), full_page=True)
+
+        await children.locator("[data-test=record-visit]").click()
+        form = page.locator("[data-test=visit-form]")
+        await form.locator("[data-area=psychology] [data-level=attention]").click()
+        await page.select_option("#concern", "psychological_distress")
+        await page.fill("#note", "想念妈妈")
+        await page.screenshot(path=screenshot_path("field-helper-visit-form"), full_page=True)
+        await form.locator("[data-test=save-visit]").click()
+
+        sent = page.locator("[data-test=outbox] li[data-state=sent]")
+        await expect(sent).to_have_count(1)
+        record_id = await sent.get_attribute("data-client-id")
+        r = await field.api("visits", "GET", f"/api/v1/records/{record_id}")
+        assert r.status_code == 200, r.text
+        record = r.json()
+        assert (record["child_id"], record["helper_id"], record["kind"], record["note"]) == (child, mother, "home_visit", "想念妈妈")
+        assert {o["area"]: o["level"] for o in record["observations"]}["psychology"] == "attention"
+        assert await field.records_of(child) == 1
+        assert await scalar(field.engines["visits"], "SELECT kind FROM concerns WHERE child_id = :c", c=child) == "psychological_distress"
+
+        await page.click("[data-test=lang]")  # English on request
+        await expect(page.locator("[data-test=children]")).to_contain_text("My children")
+    finally:
+        await context.close()
+
+
+async def test_two_visits_recorded_offline_reach_the_server_once_each_when_the_signal_returns(field, browser):
+    child = await field.child("李明")
+    mother = await field.helper("caring_mother", "mother-li")
+    await field.pair(mother, child)
+    context, page = await field.phone(browser, field.token(Role.helper, field.county, "mother-li"))
+    try:
+        await expect(page.locator("[data-test=children]")).to_contain_text("李明")
+        await context.set_offline(True)
+        for kind in ("home_visit", "phone"):
+            await page.locator("[data-test=children] [data-test=record-visit]").click()
+            await page.select_option("#kind", kind)
+            await page.locator("[data-test=save-visit]").click()
+        queued = page.locator("[data-test=outbox] li[data-state=queued]")
+        await expect(queued).to_have_count(2)
+        await page.screenshot(path=screenshot_path("field-offline-queued"), full_page=True)
+        assert await field.records_of(child) == 0
+
+        await context.set_offline(False)
+        await expect(page.locator("[data-test=outbox] li[data-state=sent]")).to_have_count(2, timeout=20_000)
+        await page.screenshot(path=screenshot_path("field-offline-sent"), full_page=True)
+        assert await field.records_of(child) == 2
+        ids = await page.locator("[data-test=outbox] li").evaluate_all("els => els.map(e => e.dataset.clientId)")
+        for record_id in ids:
+            assert (await field.api("visits", "GET", f"/api/v1/records/{record_id}")).status_code == 200
+    finally:
+        await context.close()
+
+
+async def test_a_class_teacher_records_a_talk_and_reports_an_absence(field, browser):
+    school, klass = f"school-{field.county}", "三年级二班"
+    pupil = await field.child("张伟", school_id=school, class_name=klass)
+    other_class = await field.child("赵敏", school_id=school, class_name="五年级一班")
+    await field.helper("class_teacher", "teacher-zhang", school_id=school, class_name=klass)  # paired with the class by visits
+    context, page = await field.phone(browser, field.token(Role.school, field.county, "teacher-zhang"))
+    try:
+        pupils = page.locator("[data-test=pupils]")
+        await expect(pupils).to_contain_text("张伟")
+        await expect(pupils.locator(f"[data-child='{other_class}']")).to_have_count(0)
+        await page.screenshot(path=screenshot_path("field-teacher-home"), full_page=True)
+
+        await pupils.locator(f"[data-child='{pupil}'] [data-test=talk]").click()
+        await page.locator("[data-test=save-visit]").click()
+        await expect(page.locator("[data-test=outbox] li[data-state=sent]")).to_have_count(1)
+
+        await page.locator(f"[data-test=pupils] [data-child='{pupil}'] [data-test=absence]").click()
+        await page.fill("#days", "1")
+        await page.locator("[data-test=send]").click()
+        await expect(page.locator("[data-test=message]")).to_contain_text("张伟")
+        await page.screenshot(path=screenshot_path("field-teacher-absence"), full_page=True)
+
+        absences = (await field.api("registry", "GET", f"/api/v1/children/{pupil}/absences")).json()
+        assert [(a["school_days"], a["excused"]) for a in absences] == [(1, False)]
+        talk_id = await page.locator("[data-test=outbox] li[data-state=sent]").get_attribute("data-client-id")
+        talk = (await field.api("visits", "GET", f"/api/v1/records/{talk_id}")).json()
+        assert (talk["kind"], talk["helper_role"], talk["child_id"]) == ("talk", "class_teacher", pupil)
+    finally:
+        await context.close()
+
+
+async def test_a_village_supervisor_registers_a_child_and_sees_a_conflicting_change_before_overwriting(field, browser):
+    existing = await field.child("陈静")
+    context, page = await field.phone(browser, field.token(Role.village_supervisor, field.village, "supervisor-chen"))
+    try:
+        children = page.locator("[data-test=children]")
+        await expect(children).to_contain_text("陈静")
+        await expect(page.locator("[data-test=overdue]")).to_be_visible()
+        await page.screenshot(path=screenshot_path("field-supervisor-home"), full_page=True)
+
+        await page.locator("[data-test=register]").click()
+        await page.fill("#name", "刘洋")
+        await page.fill("#birth", "2016-05-01")
+        await page.fill("#guardian", "刘奶奶")
+        await page.locator("[data-test=send]").click()
+        await expect(page.locator("[data-test=message]")).to_contain_text("刘洋")
+        found = (await field.api("registry", "GET", "/api/v1/children", params={"q": "刘洋", "region": field.village})).json()
+        assert [(c["village_code"], c["guardian"]["name"]) for c in found["items"]] == [(field.village, "刘奶奶")]
+
+        # The supervisor opens the archive; someone else changes the guardian meanwhile.
+        await children.locator(f"[data-child='{existing}'] [data-test=archive]").click()
+        r = await field.api("registry", "PATCH", f"/api/v1/children/{existing}", json={"guardian": {"name": "外公"}})
+        assert r.status_code == 200, r.text
+        await page.fill("#guardian", "姑姑")
+        await page.select_option("#relationship", "relative")
+        await page.locator("[data-test=send]").click()
+        await expect(page.locator("[data-test=conflict]")).to_be_visible()
+        await expect(page.locator("[data-test=current]")).to_contain_text("外公")
+        await expect(page.locator("[data-test=mine]")).to_contain_text("姑姑")
+        await page.screenshot(path=screenshot_path("field-supervisor-conflict"), full_page=True)
+        now = (await field.api("registry", "GET", f"/api/v1/children/{existing}")).json()
+        assert now["guardian"]["name"] == "外公"  # nothing overwritten until the supervisor chooses
+
+        await page.locator("[data-test=keep-mine]").click()
+        await expect(page.locator("[data-test=message]")).to_contain_text("陈静")
+        now = (await field.api("registry", "GET", f"/api/v1/children/{existing}")).json()
+        assert (now["guardian"]["name"], now["guardian"]["relationship"]) == ("姑姑", "relative")
+    finally:
+        await context.close()
+
+
+async def test_a_township_director_sees_the_townships_figures(field, browser):
+    kids = [await field.child(name) for name in ("周一", "周二")]
+    mother = await field.helper("caring_mother", "mother-zhou")
+    await field.pair(mother, *kids)
+    township = field.village[:9]
+    context, page = await field.phone(browser, field.token(Role.township, township, "director-zhou"))
+    try:
+        auth = field.auth(Role.township, township)
+        overview = (await field.api("visits", "GET", "/api/v1/overview", headers=auth)).json()
+        compliance = (await field.api("visits", "GET", "/api/v1/compliance", params={"period": "month"}, headers=auth)).json()
+        assert overview["total"] == 2
+        await expect(page.locator("[data-test=children-total] b")).to_have_text(str(overview["total"]))
+        await expect(page.locator("[data-test=overdue-total] b")).to_have_text(
+            str(sum(item["overdue"] for item in compliance["items"])))
+        for item in compliance["items"]:
+            await expect(page.locator(f"[data-rule='{item['rule_code']}']")).to_contain_text(item["rule_name"])
+        await page.screenshot(path=screenshot_path("field-director-home"), full_page=True)
+    finally:
+        await context.close()
