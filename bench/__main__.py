@@ -100,6 +100,10 @@ async def main(cfg: BenchConfig) -> list[Figure]:
             sections["notifications"] = notifications.section(
                 cfg, notified, began, time.perf_counter() - t_notif, machine["load"]
             )
+        if "visits" in cfg.only:
+            from bench import visits
+
+            sections["visits"] = await visits.run(cfg, say, machine["load"])
         if cfg.profile_events:
             from bench import profiling
 
