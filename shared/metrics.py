@@ -86,6 +86,15 @@ class ServiceMetrics:
         self.dlq = Gauge("shouhu_dlq_length", "Entries in the stream's dead-letter queue", ["stream"], registry=r)
         self.outbox_backlog = Gauge("shouhu_outbox_backlog", "Outbox rows not yet published", registry=r)
         self.timers_due = Gauge("shouhu_timers_due", "Deadlines due and not fired yet", registry=r)
+        # Deadlines (timers) reached: how late each fired after its due time (the count is how many fired), and the
+        # handlers that failed and were put back; a deadline missed shows as lateness or as timers_due staying up.
+        self.deadline_lateness = Histogram(
+            "shouhu_deadline_lateness_seconds", "Time from a deadline's due time to its firing, by timer kind", ["kind"],
+            registry=r, buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
+        )
+        self.deadline_failures = Counter(
+            "shouhu_deadline_failures", "Deadline handlers that failed and were put back, by timer kind", ["kind"], registry=r
+        )
 
     def set_group(self, s: GroupStatus) -> None:
         self.pending.labels(s.stream, s.group).set(s.pending)

@@ -133,7 +133,9 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             poll_ms=settings.outbox_poll_ms,
         )
     if spec.timers is not None:
-        runtime.timer_poller = TimerPoller(spec.timers, runtime.uow, spec.timer_handlers, poll_ms=settings.timer_poll_ms)
+        runtime.timer_poller = TimerPoller(
+            spec.timers, runtime.uow, spec.timer_handlers, poll_ms=settings.timer_poll_ms, metrics=runtime.metrics
+        )
     asyncapi = AsyncAPI(runtime.broker, title=f"Shouhu {spec.name}", version="1.0.0", description=spec.description)
 
     @asynccontextmanager

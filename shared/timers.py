@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.logs import log_fields
+from shared.metrics import ServiceMetrics
 from shared.tasks import sleep_unless_stopped
 
 log = logging.getLogger("shouhu.timers")
@@ -66,8 +67,10 @@ class TimerPoller:
     def __init__(
         self, table: Table, uow_factory: Callable[[], Any], handlers: dict[str, TimerHandler], *,
         batch_size: int = 100, poll_ms: int = 1000, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.table, self.uow_factory, self.handlers = table, uow_factory, handlers
+        self.metrics = metrics or ServiceMetrics("timers")
         self.batch_size, self.poll, self.now = batch_size, poll_ms / 1000, now
 
     async def fire_due(self) -> int:
@@ -86,11 +89,13 @@ class TimerPoller:
                 ).first()
                 if row is None:
                     return fired
+                lateness = None
                 try:
                     async with uow.session.begin_nested():
                         await self.handlers[row.kind](uow, Timer(row))
                         await uow.session.execute(update(t).where(t.c.id == row.id).values(fired_at=func.now()))
                     fired += 1
+                    lateness = (self.now() - row.due_at).total_seconds()
                 except Exception as exc:
                     # Try again later, backing off; the error is on the row for operators.
                     delay = timedelta(seconds=min(3600, 10 * 2 ** row.attempts))
@@ -101,6 +106,10 @@ class TimerPoller:
                     )
                     log.warning("timer failed", extra=log_fields(kind=row.kind, key=row.key, error=type(exc).__name__))
                 await uow.commit()
+                if lateness is None:
+                    self.metrics.deadline_failures.labels(row.kind).inc()
+                else:
+                    self.metrics.deadline_lateness.labels(row.kind).observe(max(0.0, lateness))
         return fired
 
     async def run(self, stop) -> None:

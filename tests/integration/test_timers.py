@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import MetaData, select, text
 
 from shared.db import make_sessionmaker
+from shared.metrics import ServiceMetrics
 from shared.timers import TimerPoller, schedule, timers_table
 from shared.uow import SqlUnitOfWork
 
@@ -38,9 +39,16 @@ async def test_due_timers_fire_once_even_with_two_pollers_and_failures_back_off(
         await schedule(s, timers, "effect", "later", future)
         await schedule(s, timers, "effect", "broken", past, {"fail": True})
 
-    pollers = [TimerPoller(timers, lambda: SqlUnitOfWork(sessions), {"effect": effect}) for _ in range(2)]
+    metrics = ServiceMetrics("visits")
+    pollers = [TimerPoller(timers, lambda: SqlUnitOfWork(sessions), {"effect": effect}, metrics=metrics) for _ in range(2)]
     fired = await asyncio.gather(*(p.fire_due() for p in pollers))
     assert sum(fired) == 40
+    # Fired about a minute after they were due: counted, and in the lateness buckets from 60 s up only.
+    sample = metrics.registry.get_sample_value
+    assert sample("shouhu_deadline_lateness_seconds_count", {"kind": "effect"}) == 40
+    assert sample("shouhu_deadline_lateness_seconds_bucket", {"kind": "effect", "le": "15.0"}) == 0
+    assert sample("shouhu_deadline_lateness_seconds_bucket", {"kind": "effect", "le": "300.0"}) == 40
+    assert sample("shouhu_deadline_failures_total", {"kind": "effect"}) == 1
     assert await pollers[0].fire_due() == 0  # nothing is due twice
 
     async with engine.connect() as conn:
