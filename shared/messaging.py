@@ -46,6 +46,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindpar
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from shared.contracts.envelope import EventEnvelope, parse_event
+from shared import tracing
 from shared.correlation import flow
 from shared.db import among, insert_rows
 from shared.failpoints import failpoint
@@ -120,14 +121,14 @@ class _Run:
     def fits(self, event: EventEnvelope) -> bool:
         return event.type == self.event_type and event.aggregate_id not in self.aggregates
 
-    async def flush(self, uow) -> None:
+    async def flush(self, uow, group: str) -> None:
         if self.events:
             if len(self.events) == 1:
                 context = _flow_of(self.events[0])
             else:  # their common flow, if they share one; no single event caused what follows
                 flows = {e.correlation_id for e in self.events}
                 context = flow(flows.pop() if len(flows) == 1 else None)
-            with context:
+            with context, tracing.consume_span(group, self.event_type, [e.trace_context for e in self.events]):
                 await self.handler(uow, self.events)
         self.events, self.aggregates = [], set()
 
@@ -301,16 +302,16 @@ class ReliableConsumer:
                 else:
                     batch_handler = sub.batch_handlers.get(event.type)
                     if batch_handler is None or not run.fits(event):
-                        await run.flush(uow)
+                        await run.flush(uow, self.group)
                     if batch_handler is not None:
                         run.add(batch_handler, event)
                     elif (handler := sub.handlers.get(event.type)) is not None:
-                        with _flow_of(event):
+                        with _flow_of(event), tracing.consume_span(self.group, event.type, [event.trace_context]):
                             await handler(uow, event)
                     held[agg] = moved[agg] = version
                     outcome.done.append(entry_id)
                 seen.add(event.event_id)
-            await run.flush(uow)
+            await run.flush(uow, self.group)
             done = set(outcome.done)
             await self._record(session, sub.stream, [e.event_id for i, e in events if i in done], moved)
             failpoint("consumer.before_commit")

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared import correlation
+from shared import correlation, tracing
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.failpoints import failpoint
 from shared.logs import log_fields
@@ -56,6 +56,8 @@ class Outbox:
         """The envelope of an event and the outbox row that carries it (in the current flow unless
         the caller names its correlation and causation)."""
         given = {k: v for k, v in envelope_fields.items() if v is not None}
+        if trace_context := tracing.carrier():
+            given.setdefault("trace_context", trace_context)
         envelope = event_type.envelope(
             data, producer=self.producer, aggregate_id=aggregate_id, aggregate_version=aggregate_version,
             region_code=region_code, **(correlation.current() | given),
@@ -106,7 +108,8 @@ class OutboxRelay:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for row in rows:
                     pipe.xadd(row.stream, {DATA_FIELD: row.payload})
-                await pipe.execute()
+                with tracing.publishing([(r.stream, r.payload) for r in rows]):
+                    await pipe.execute()
             failpoint("outbox.after_xadd")
             await conn.execute(
                 update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())

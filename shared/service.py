@@ -27,6 +27,7 @@ from faststream.specification import AsyncAPI
 from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table, text
 
+from shared import tracing
 from shared.contracts.envelope import EventType
 from shared.correlation import flow
 from shared.db import make_engine, make_sessionmaker
@@ -198,11 +199,13 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         """Each request is a flow (its X-Correlation-ID, or a new one) and is counted and timed."""
         started = time.perf_counter()
         correlation = _uuid_or_none(request.headers.get("x-correlation-id")) or uuid.uuid4()
-        with flow(correlation):
+        with flow(correlation), tracing.server_span(request.method, request.headers) as span:
             response = await call_next(request)
+            # The route's template (/api/v1/children/{child_id}), never the path with its ids.
+            route = getattr(request.scope.get("route"), "path", "(unmatched)")
+            span.update_name(f"{request.method} {route}")
+            span.set_attributes({"http.route": route, "http.response.status_code": response.status_code})
         response.headers["X-Correlation-ID"] = str(correlation)
-        # The route's template (/api/v1/children/{child_id}), never the path with its ids.
-        route = getattr(request.scope.get("route"), "path", "(unmatched)")
         runtime.metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
         runtime.metrics.http_seconds.labels(request.method, route).observe(time.perf_counter() - started)
         return response
@@ -255,6 +258,7 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 def serve(spec: ServiceSpec) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    tracing.configure(spec.name)
     uvicorn.run(
         create_app(spec, settings), host=settings.http_host, port=settings.http_port or SERVICE_PORTS[spec.name],
         log_config=None, access_log=False,

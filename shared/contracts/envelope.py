@@ -29,6 +29,9 @@ class EventEnvelope(BaseModel, Generic[DataT]):
     causation_id: UUID | None = Field(None, description="The event or command that caused this one.")
     actor: str | None = Field(None, description="Pseudonymous id of the user or system that acted.")
     region_code: str = Field(description="Division code of the child's place (12 digits for a village).")
+    trace_context: dict[str, str] | None = Field(
+        None, description="W3C trace context (traceparent, tracestate) of the span that wrote the event, when traced."
+    )
     data: DataT
 
 
