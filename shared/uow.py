@@ -3,16 +3,22 @@ and the outbox, so a change and its events commit together or not at all."""
 
 from __future__ import annotations
 
-from typing import Self
+from datetime import datetime
+from typing import ClassVar, Self
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import timers as timer_rows
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.outbox import Outbox
 
 
 class SqlUnitOfWork:
-    """Base for each service's unit of work; subclasses add repositories in ``bind``."""
+    """Base for each service's unit of work; subclasses add repositories in ``bind``, and name
+    their timers table when they have deadlines."""
+
+    timers: ClassVar[Table | None] = None
 
     def __init__(self, sessionmaker: async_sessionmaker, outbox: Outbox | None = None) -> None:
         self._sessionmaker, self._outbox = sessionmaker, outbox
@@ -37,3 +43,10 @@ class SqlUnitOfWork:
         if self._outbox is None:
             raise RuntimeError("this unit of work has no outbox: the service publishes nothing")
         return await self._outbox.add(self.session, event_type, data, **envelope_fields)
+
+    async def schedule_timer(self, kind: str, key: str, due_at: datetime, payload: dict | None = None) -> None:
+        """Set (or move) a deadline in this transaction (timers are data: shared/timers.py)."""
+        await timer_rows.schedule(self.session, self.timers, kind, key, due_at, payload)
+
+    async def cancel_timer(self, kind: str, key: str) -> None:
+        await timer_rows.cancel(self.session, self.timers, kind, key)

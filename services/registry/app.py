@@ -1,13 +1,17 @@
 """The registry (档案): one record per child, the archive every agency trusts."""
 
-from services.registry.adapters.orm import metadata, outbox, timers
+from services.registry.adapters.orm import inbox, metadata, outbox, positions, timers
 from services.registry.entrypoints.api import router
 from services.registry.entrypoints.archive_api import review, router as archive_router
 from services.registry.entrypoints.imports import router as imports_router
 from services.registry.service_layer.census import CensusImporter
+from services.registry.service_layer import referral_sync
 from services.registry.service_layer.guardianship import TIMER_HANDLERS
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork
 from shared.contracts import registry_v1
+from shared.contracts.referrals_v1 import REFERRAL_CLOSED
+from shared.contracts.visits_v1 import VISITS_EVENTS
+from shared.messaging import Subscription
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -20,6 +24,9 @@ SPEC = ServiceSpec(
     outbox=outbox,
     publishes=registry_v1.ALL,
     routers=(router, archive_router, review, imports_router),
+    # The enrolment status follows the end of a dropout case in visits.
+    subscriptions=lambda: [Subscription(VISITS_EVENTS, {REFERRAL_CLOSED.name: referral_sync.referral_closed})],
+    consumer_tables=(inbox, positions),
     timers=timers,
     timer_handlers=TIMER_HANDLERS,
     background=(lambda runtime: CensusImporter(runtime).run,),

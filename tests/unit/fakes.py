@@ -121,7 +121,7 @@ class FakeUnitOfWork:
         self._pending.append(Emitted(event_type, data, fields, envelope))
         return envelope
 
-    async def schedule_timer(self, kind: str, key: str, due_at) -> None:
+    async def schedule_timer(self, kind: str, key: str, due_at, payload=None) -> None:
         self._timers[kind, key] = due_at
 
     async def cancel_timer(self, kind: str, key: str) -> None:

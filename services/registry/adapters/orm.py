@@ -4,6 +4,7 @@ from sqlalchemy import ARRAY, Boolean, Column, Date, DateTime, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db import new_metadata
+from shared.messaging import consumer_tables
 from shared.outbox import outbox_table
 from shared.timers import timers_table
 
@@ -101,6 +102,9 @@ growth_notes = Table(
 )
 
 timers = timers_table(metadata)
+
+# The registry follows the dropout cases of visits (the enrolment status follows the case).
+inbox, positions = consumer_tables(metadata)
 
 outbox = outbox_table(metadata)
 

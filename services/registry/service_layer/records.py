@@ -59,7 +59,8 @@ async def report_absence(
     return absence
 
 
-async def _set_enrolment(uow, child, status: EnrolmentStatus, on: date, actor: str) -> bool:
+async def set_enrolment(uow, child, status: EnrolmentStatus, on: date, actor: str) -> bool:
+    """The child's enrolment status, with its event when it changes (False when it already was)."""
     previous = EnrolmentStatus(child.enrolment_status) if child.enrolment_status else None
     if previous is status:
         return False
@@ -78,7 +79,7 @@ async def record_return(uow, child_id: UUID, *, returned_on: date, region: str, 
         _pupil(child)
         await emit(uow, child, RETURNED_TO_SCHOOL, ReturnedToSchool(child_id=child.id, school_id=child.school_id, returned_on=returned_on), actor=actor)
         if child.enrolment_status in _OUT_OF_CLASS:
-            await _set_enrolment(uow, child, EnrolmentStatus.in_school, returned_on, actor)
+            await set_enrolment(uow, child, EnrolmentStatus.in_school, returned_on, actor)
         await uow.children.save(child)
         await uow.commit()
 
@@ -90,7 +91,7 @@ async def change_enrolment(uow, child_id: UUID, *, status: EnrolmentStatus, effe
         child = await open_child(uow, child_id, region)
         if status is not EnrolmentStatus.not_enrolled:
             _pupil(child)
-        changed = await _set_enrolment(uow, child, status, effective_on, actor)
+        changed = await set_enrolment(uow, child, status, effective_on, actor)
         if changed:
             await uow.children.save(child)
             await uow.commit()

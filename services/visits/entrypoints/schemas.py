@@ -13,6 +13,7 @@ from shared.contracts.visits_v1 import (
     ActivityKind, ConcernKind, ContactKind, HelperRole, ObservationArea, ObservationLevel, PairingEndReason, Severity,
     WindowKind,
 )
+from shared.contracts.referrals_v1 import DropoutCause, PersuasionOutcome
 from shared.errors import bilingual
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -204,6 +205,15 @@ class ConcernIn(_Strict):
     note: Note | None = None
 
 
+class PersuasionIn(_Strict):
+    """劝返走访: its outcome, the guardian's view (kept in visits and the written report only) and the cause."""
+
+    outcome: PersuasionOutcome = Field(description="returned 已返校, refused 拒绝, unreachable 联系不上")
+    cause: DropoutCause | None = Field(None, description="辍学原因")
+    guardian_view: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = Field(
+        None, description="监护人意见")
+
+
 class RecordIn(_Strict):
     """走访记录"""
 
@@ -214,6 +224,14 @@ class RecordIn(_Strict):
     observations: Observations = Field(default_factory=list)
     note: Note | None = None
     concerns: list[ConcernIn] = Field(default_factory=list, max_length=10)
+    persuasion: PersuasionIn | None = Field(None, description="for kind persuasion_visit (劝返走访) only, and required there")
+
+    @model_validator(mode="after")
+    def _persuasion_with_its_kind(self) -> "RecordIn":
+        if (self.kind is ContactKind.persuasion_visit) != (self.persuasion is not None):
+            raise bilingual("persuasion_kind", "劝返走访须填写 persuasion（结果），其他走访不填",
+                            "a persuasion_visit needs persuasion (its outcome); other kinds have none")
+        return self
     client_id: UUID | None = Field(None, description=(
         "客户端生成的记录编号 (UUID): sent again after a lost answer, it answers the record already made (200), no second one"
     ))

@@ -15,7 +15,7 @@ from services.visits.domain.model import (
 )
 from services.visits.domain.rules import VisitRule, check_rule, new_version
 from services.visits.domain.windows import Term
-from services.visits.service_layer import schedule
+from services.visits.service_layer import referrals, schedule
 from shared.contracts.visits_v1 import (
     ACTIVITY_RECORDED, CONCERN_RAISED, PAIRING_ENDED, PAIRING_STARTED, RECORD_CORRECTED, RECORD_CREATED,
     ActivityRecorded, ConcernRaised, HelperRole, Observation, PairingEnded, PairingEndReason, PairingStarted,
@@ -166,6 +166,7 @@ async def _raise_concerns(uow, record: VisitRecord, concerns: list[dict], actor:
                              observed_on=record.visited_on)
         await uow.emit(CONCERN_RAISED, data, aggregate_id=str(concern_id), aggregate_version=1,
                        region_code=record.village_code, actor=actor)
+        await referrals.concern_raised(uow, record.child_id, c["kind"], actor)
         ids.append(concern_id)
     return ids
 
@@ -187,6 +188,8 @@ async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, ac
     """录入走访记录, with the concerns it raises (each a ``visits.concern.raised``). A ``client_id``
     (made by the writer's device) becomes the record's id: the same record sent again after a lost
     answer is answered with the one already made (the last value true), never a second one."""
+    data = dict(data)
+    persuasion = data.pop("persuasion", None)
     async with uow:
         if client_id is not None and (known := await uow.records.get(client_id)) is not None:
             return await _replayed(uow, known, data, region, account), await uow.records.concern_ids(known.id), True
@@ -200,6 +203,9 @@ async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, ac
                               kind=record.kind, visited_on=record.visited_on, observations=_observations(record))
         await uow.emit(RECORD_CREATED, event, aggregate_id=str(record.id), aggregate_version=record.version,
                        region_code=child.village_code, actor=actor)
+        if persuasion is not None:  # 劝返走访: an attempt of the child's dropout case
+            await referrals.attempt_recorded(uow, child=child, record_id=record.id, visited_on=record.visited_on,
+                                             persuasion=persuasion, actor=actor)
         concern_ids = await _raise_concerns(uow, record, concerns, actor)
         await schedule.contacts_recorded(uow, child.county, [child.child_id], today)
         await uow.commit()

@@ -1,5 +1,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.visits.adapters.orm import timers
+from services.visits.adapters.referral_repository import ReferralRepository
 from services.visits.adapters.repository import (
     ChildRepository, ComplianceRepository, HelperRepository, PairingRepository, RecordRepository, RuleRepository, ScheduleRepository,
 )
@@ -7,6 +9,7 @@ from shared.uow import SqlUnitOfWork
 
 
 class VisitsUnitOfWork(SqlUnitOfWork):
+    timers = timers
     children: ChildRepository
     helpers: HelperRepository
     pairings: PairingRepository
@@ -14,6 +17,7 @@ class VisitsUnitOfWork(SqlUnitOfWork):
     records: RecordRepository
     schedule: ScheduleRepository
     compliance: ComplianceRepository
+    referrals: ReferralRepository
 
     def bind(self, session: AsyncSession) -> None:
         self.children = ChildRepository(session)
@@ -23,3 +27,4 @@ class VisitsUnitOfWork(SqlUnitOfWork):
         self.records = RecordRepository(session)
         self.schedule = ScheduleRepository(session)
         self.compliance = ComplianceRepository(session)
+        self.referrals = ReferralRepository(session)

@@ -1,0 +1,138 @@
+"""Referrals in PostgreSQL: cases, their timelines, requests, disclosures, reports and attempts;
+the absences the dropout threshold counts; counties' calendars and policy overrides."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.visits.adapters.referral_orm import (
+    child_absences,
+    county_calendar,
+    referral_attempts,
+    referral_disclosures,
+    referral_policy_overrides,
+    referral_reports,
+    referral_requests,
+    referral_timeline,
+    referrals,
+)
+from services.visits.domain.referrals import Absence, Referral
+from services.visits.domain.workdays import Calendar
+
+_COLUMNS = [c.name for c in referrals.columns if c.name != "created_at"]
+
+
+def _referral(row) -> Referral:
+    return Referral(**{k: row[k] for k in _COLUMNS})
+
+
+class ReferralRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, r: Referral) -> None:
+        await self.session.execute(insert(referrals).values({k: getattr(r, k) for k in _COLUMNS}))
+
+    async def save(self, r: Referral) -> None:
+        await self.session.execute(update(referrals).where(referrals.c.id == r.id).values({k: getattr(r, k) for k in _COLUMNS if k != "id"}))
+
+    async def get(self, referral_id: UUID, *, for_update: bool = False) -> Referral | None:
+        stmt = select(referrals).where(referrals.c.id == referral_id)
+        row = (await self.session.execute(stmt.with_for_update() if for_update else stmt)).mappings().first()
+        return _referral(row) if row else None
+
+    async def open_of_child(self, child_id: UUID, policy: str | None = None) -> list[Referral]:
+        """The child's open cases (of one policy), locked: a trigger or a closing event changes them."""
+        stmt = select(referrals).where(referrals.c.child_id == child_id, referrals.c.stage != "closed")
+        if policy:
+            stmt = stmt.where(referrals.c.policy == policy)
+        return [_referral(r) for r in (await self.session.execute(stmt.order_by(referrals.c.id).with_for_update())).mappings()]
+
+    async def list(self, *, region: str, stage: str | None, policy: str | None, limit: int, offset: int) -> tuple[list[Referral], int]:
+        where = [referrals.c.village_code.startswith(region, autoescape=True)]
+        if stage:
+            where.append(referrals.c.stage == stage)
+        if policy:
+            where.append(referrals.c.policy == policy)
+        total = await self.session.scalar(select(func.count()).select_from(referrals).where(*where))
+        rows = (await self.session.execute(
+            select(referrals).where(*where).order_by(referrals.c.opened_on.desc(), referrals.c.id).limit(limit).offset(offset)
+        )).mappings()
+        return [_referral(r) for r in rows], total
+
+    # --- the timeline, requests, disclosures, the report, attempts ---
+
+    async def log(self, referral_id: UUID, step: str, actor: str, **detail: Any) -> None:
+        await self.session.execute(insert(referral_timeline).values(referral_id=referral_id, step=step, actor=actor, detail=detail))
+
+    async def timeline(self, referral_id: UUID) -> list[dict]:
+        t = referral_timeline
+        rows = await self.session.execute(select(t.c.at, t.c.step, t.c.actor, t.c.detail).where(t.c.referral_id == referral_id).order_by(t.c.id))
+        return [dict(r) for r in rows.mappings()]
+
+    async def add_request(self, request_id: UUID, referral_id: UUID, agency: str | None, purpose: str) -> None:
+        await self.session.execute(insert(referral_requests).values(request_id=request_id, referral_id=referral_id, agency=agency, purpose=purpose))
+
+    async def request(self, request_id: UUID) -> dict | None:
+        row = (await self.session.execute(select(referral_requests).where(referral_requests.c.request_id == request_id))).mappings().first()
+        return dict(row) if row else None
+
+    async def disclose(self, referral_id: UUID, agency: str, fields: list[str], purpose: str) -> None:
+        await self.session.execute(insert(referral_disclosures).values(referral_id=referral_id, agency=agency, fields=fields, purpose=purpose))
+
+    async def disclosures(self, referral_id: UUID) -> list[dict]:
+        d = referral_disclosures
+        rows = await self.session.execute(select(d.c.agency, d.c.fields, d.c.purpose, d.c.at).where(d.c.referral_id == referral_id).order_by(d.c.id))
+        return [dict(r) for r in rows.mappings()]
+
+    async def keep_report(self, referral_id: UUID, html: str) -> None:
+        stmt = pg_insert(referral_reports).values(referral_id=referral_id, html=html)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=["referral_id"], set_={"html": html}))
+
+    async def report(self, referral_id: UUID) -> str | None:
+        return await self.session.scalar(select(referral_reports.c.html).where(referral_reports.c.referral_id == referral_id))
+
+    async def add_attempt(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(referral_attempts).values(**values))
+
+    async def attempts(self, referral_id: UUID) -> list[dict]:
+        a = referral_attempts
+        rows = await self.session.execute(select(a.c.record_id, a.c.visited_on, a.c.outcome, a.c.cause, a.c.guardian_view).where(a.c.referral_id == referral_id).order_by(a.c.visited_on, a.c.recorded_at))
+        return [dict(r) for r in rows.mappings()]
+
+    # --- absences ---
+
+    async def add_absence(self, values: dict[str, Any]) -> None:
+        await self.session.execute(pg_insert(child_absences).values(**values).on_conflict_do_nothing())
+
+    async def absences(self, child_id: UUID) -> list[Absence]:
+        a = child_absences
+        rows = await self.session.execute(select(a.c.from_date, a.c.to_date, a.c.school_days, a.c.excused).where(a.c.child_id == child_id))
+        return [Absence(**r) for r in rows.mappings()]
+
+    # --- a county's calendar and policies ---
+
+    async def calendar(self, county: str) -> Calendar:
+        rows = (await self.session.execute(select(county_calendar.c.day, county_calendar.c.working).where(county_calendar.c.county == county))).all()
+        return Calendar(frozenset(d for d, w in rows if not w), frozenset(d for d, w in rows if w))
+
+    async def set_calendar(self, county: str, days: dict[date, bool], *, since: date, until: date) -> None:
+        """The county's holidays and working weekend days between ``since`` and ``until``, replaced."""
+        c = county_calendar
+        await self.session.execute(delete(c).where(c.c.county == county, c.c.day.between(since, until)))
+        if days:
+            await self.session.execute(insert(c), [{"county": county, "day": d, "working": w} for d, w in days.items()])
+
+    async def policy_overrides(self, county: str) -> dict[str, dict]:
+        o = referral_policy_overrides
+        return {p: s for p, s in (await self.session.execute(select(o.c.policy, o.c.settings).where(o.c.county == county))).all()}
+
+    async def set_policy_override(self, county: str, policy: str, settings: dict) -> None:
+        stmt = pg_insert(referral_policy_overrides).values(county=county, policy=policy, settings=settings)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=["county", "policy"], set_={"settings": settings}))

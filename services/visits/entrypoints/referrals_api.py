@@ -1,0 +1,194 @@
+"""HTTP API of referrals (转介) and the dropout flow (劝返复学), in the visits service: cases and their
+timelines, acknowledgements and outcomes by API, the written report, a county's calendar and policies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.visits.domain.errors import NotFound, Refusal
+from services.visits.domain.referrals import Referral, county_policies
+from services.visits.entrypoints.api import County, Office, RuleWriter, _allow, _call, _http, _in_county, _uow
+from services.visits.service_layer import referrals
+from shared.auth import Principal, Role
+from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
+from shared.errors import bilingual
+
+router = APIRouter(prefix="/api/v1", tags=["referrals 转介与劝返"])
+# Agencies answer a case by API when they have no stream; they read only open cases of their area.
+Answerer = Annotated[Principal, Depends(_allow({Role.admin, Role.county_office, Role.agency}))]
+Reader = Annotated[Principal, Depends(_allow({Role.admin, Role.county_office, Role.township, Role.village_supervisor,
+                                              Role.school, Role.agency}))]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReferralIn(_Strict):
+    child_id: UUID
+    policy: ReferralPolicyCode = Field(description="dropout 劝返复学, unguarded 无人监护, no_hukou 无户籍, hardship, medical, violence, psychological")
+
+
+class OutcomeIn(_Strict):
+    outcome: ReferralOutcome = Field(description="returned 已返校复学, transferred 已转学, exempted 免学/缓学, suspended 休学, legal_measures, resolved")
+
+
+class CalendarIn(_Strict):
+    """节假日与调休: the county's days between since and until, replacing what was set there."""
+
+    since: date
+    until: date
+    holidays: list[date] = Field(default_factory=list, description="法定节假日")
+    working_days: list[date] = Field(default_factory=list, description="调休上班的周末")
+
+    @model_validator(mode="after")
+    def _inside(self) -> "CalendarIn":
+        if self.until < self.since:
+            raise bilingual("until_order", "until 不能早于 since", "until is before since")
+        if any(not self.since <= d <= self.until for d in [*self.holidays, *self.working_days]):
+            raise bilingual("day_outside", "日期须在 since 与 until 之间", "every day must be between since and until")
+        if set(self.holidays) & set(self.working_days):
+            raise bilingual("day_twice", "同一天不能既是假日又是工作日", "a day cannot be both a holiday and a working day")
+        return self
+
+
+class ReferralOut(BaseModel):
+    id: UUID
+    child_id: UUID
+    policy: ReferralPolicyCode
+    stage: ReferralStage
+    trigger: str
+    village_code: str
+    school_id: str | None
+    opened_on: date
+    due_at: datetime | None
+    refusals: int
+    outcome: ReferralOutcome | None
+    closed_on: date | None
+    helper_ids: list[UUID]
+
+
+class CaseOut(ReferralOut):
+    timeline: list[dict[str, Any]]
+    attempts: list[dict[str, Any]]
+    disclosures: list[dict[str, Any]]
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralOut]
+    total: int
+
+
+def _out(r: Referral) -> dict:
+    return {k: getattr(r, k) for k in ReferralOut.model_fields}
+
+
+async def _case(uow, referral_id: UUID, principal: Principal, *, for_update: bool = False) -> Referral:
+    r = await uow.referrals.get(referral_id, for_update=for_update)
+    if r is None or not principal.covers(r.village_code):
+        raise NotFound("referral_id")
+    if principal.role is Role.agency and (not r.is_open or r.stage == ReferralStage.persuasion):
+        raise NotFound("referral_id")  # an agency sees a case only from its report until it closes
+    return r
+
+
+@router.get("/referrals", response_model=ReferralPage, summary="转介案件 Cases in your area")
+async def list_referrals(
+    request: Request, principal: Office, stage: ReferralStage | None = None, policy: ReferralPolicyCode | None = None,
+    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict:
+    async with _uow(request) as uow:
+        items, total = await uow.referrals.list(region=principal.region, stage=stage, policy=policy,
+                                                limit=page_size, offset=(page - 1) * page_size)
+    return {"items": [_out(r) for r in items], "total": total}
+
+
+@router.post("/referrals", status_code=201, response_model=ReferralOut, summary="立案 Open a case by hand")
+async def open_referral(body: ReferralIn, request: Request, principal: Office) -> dict:
+    r = await _call(referrals.open_by_hand(_uow(request), body.child_id, body.policy, region=principal.region, actor=principal.subject))
+    return _out(r)
+
+
+@router.get("/referrals/{referral_id}", response_model=CaseOut, summary="案件与时间线 A case and its timeline")
+async def get_referral(referral_id: UUID, request: Request, principal: Reader) -> dict:
+    async with _uow(request) as uow:
+        r = await _call(_case(uow, referral_id, principal))
+        attempts = await uow.referrals.attempts(r.id)
+        if principal.role is Role.agency:  # free text of the family stays with the school and the office
+            attempts = [{k: v for k, v in a.items() if k != "guardian_view"} for a in attempts]
+        return {**_out(r), "timeline": await uow.referrals.timeline(r.id), "attempts": attempts,
+                "disclosures": await uow.referrals.disclosures(r.id)}
+
+
+@router.get("/referrals/{referral_id}/report", response_class=HTMLResponse, summary="书面报告 The written report (printable HTML)")
+async def written_report(referral_id: UUID, request: Request, principal: Reader) -> HTMLResponse:
+    async with _uow(request) as uow:
+        r = await _call(_case(uow, referral_id, principal))
+        html = await uow.referrals.report(r.id)
+        if html is None:
+            raise HTTPException(404, detail={"message_zh": "该案件尚无书面报告", "message_en": "this case has no written report (yet)"})
+        if principal.role is Role.agency:  # every reading by an agency is a disclosure on record
+            policy = (await referrals.policies(uow, r.county))[r.policy]
+            await uow.referrals.disclose(r.id, principal.agency or principal.subject, sorted(policy.disclose), "read_report")
+            await uow.commit()
+    return HTMLResponse(html)
+
+
+@router.post("/referrals/{referral_id}/acknowledgement", response_model=ReferralOut, summary="收到回执 Acknowledge a case")
+async def acknowledge(referral_id: UUID, request: Request, principal: Answerer) -> dict:
+    async with _uow(request) as uow:
+        r = await _call(_case(uow, referral_id, principal, for_update=True))
+        if r.stage != ReferralStage.reported:
+            raise HTTPException(409, detail={"message_zh": "该案件不在待回执阶段", "message_en": "the case is not awaiting an acknowledgement",
+                                             "stage": r.stage})
+        await referrals.acknowledge(uow, r, actor=principal.subject, agency=principal.agency)
+        await uow.commit()
+    return _out(r)
+
+
+@router.post("/referrals/{referral_id}/outcome", response_model=ReferralOut, summary="办理结果 Report the outcome (closes the case)")
+async def report_outcome(referral_id: UUID, body: OutcomeIn, request: Request, principal: Answerer) -> dict:
+    async with _uow(request) as uow:
+        r = await _call(_case(uow, referral_id, principal, for_update=True))
+        if not r.is_open:
+            raise HTTPException(409, detail={"message_zh": "该案件已结案", "message_en": "the case is closed"})
+        await referrals.close(uow, r, body.outcome, actor=principal.subject, agency=principal.agency)
+        await uow.commit()
+    return _out(r)
+
+
+@router.put("/calendars/{county}", status_code=204, summary="节假日与调休 Set a county's holidays and working weekend days")
+async def set_calendar(county: County, body: CalendarIn, request: Request, principal: RuleWriter) -> None:
+    _in_county(principal, county)
+    days = {d: False for d in body.holidays} | {d: True for d in body.working_days}
+    async with _uow(request) as uow:
+        await uow.referrals.set_calendar(county, days, since=body.since, until=body.until)
+        await uow.commit()
+
+
+@router.get("/referral-policies/{county}", summary="转介政策 A county's referral policies (defaults with its own values)")
+async def get_policies(county: County, request: Request, principal: Office) -> dict:
+    _in_county(principal, county)
+    async with _uow(request) as uow:
+        found = await uow.referrals.policy_overrides(county)
+    return {code: vars(p) for code, p in county_policies(found).items()}
+
+
+@router.put("/referral-policies/{county}/{policy}", summary="修改转介政策 Set a county's own values of a policy")
+async def set_policy(county: County, policy: ReferralPolicyCode, settings: dict[str, Any], request: Request, principal: RuleWriter) -> dict:
+    _in_county(principal, county)
+    async with _uow(request) as uow:
+        merged = {**(await uow.referrals.policy_overrides(county)).get(policy, {}), **settings}
+        try:  # checked whole, defaults included, before it is kept
+            checked = county_policies({policy: merged})[policy]
+        except Refusal as exc:
+            raise _http(exc) from None
+        await uow.referrals.set_policy_override(county, policy, merged)
+        await uow.commit()
+    return vars(checked)

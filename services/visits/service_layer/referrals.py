@@ -1,0 +1,378 @@
+"""Referrals (转介) with deadlines that enforce themselves, above all the dropout flow (劝返复学).
+
+A case opens from an event (unexcused absences reaching the county's threshold, a dropout
+registered, the 无人监护 flag, no household registration, a concern seen on a visit) or by
+hand. A dropout case first goes to the school and the child's helpers for persuasion; when
+that fails (refused twice, or its deadline passes) the written report (书面报告) goes to
+the education bureau and the township government and civil affairs is informed (通报).
+The receiving agency must acknowledge and then report an outcome, each within a deadline;
+a missed deadline is reminded (催办) and then reported to the county's leading-group office.
+Every step is an event (``visits.referral.*``) and a row of the case's timeline; deadlines
+are timers (data: they survive restarts and can be moved).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from services.visits.domain.errors import Refusal
+from services.visits.domain.model import ChildPlace
+from services.visits.domain.referrals import (
+    Referral,
+    ReferralPolicy,
+    county_policies,
+    dropout_threshold_reached,
+    policy_for_concern,
+)
+from services.visits.service_layer.written_report import render_report
+from shared.clock import today_local
+from shared.contracts.envelope import EventType
+from shared.contracts.notifications_v1 import (
+    MESSAGE_REQUESTED,
+    AgencyKind,
+    MessageKind,
+    MessageRequested,
+    RecipientRole,
+    RecipientSelector,
+)
+from shared.contracts.referrals_v1 import (
+    ATTEMPT_RECORDED,
+    DEADLINE_MISSED,
+    REFERRAL_CLOSED,
+    REFERRAL_OPENED,
+    STAGE_CHANGED,
+    AttemptRecorded,
+    DeadlineMissed,
+    EscalationStep,
+    PersuasionOutcome,
+    ReferralClosed,
+    ReferralOpened,
+    ReferralOutcome,
+    ReferralPolicyCode,
+    ReferralStage,
+    StageChanged,
+)
+from shared.contracts.visits_v1 import ConcernKind
+from shared.timers import Timer
+
+DEADLINE = "referral_deadline"  # timer kind; key: the referral's id (its stage's deadline), or "<id>:escalate"
+SYSTEM = "system:referrals"
+
+# An agency's outcome code (agency_v1.OutcomeCode) -> how the case closes; the others leave it open.
+_AGENCY_OUTCOMES = {
+    "returned_to_school": ReferralOutcome.returned,
+    "transferred": ReferralOutcome.transferred,
+    "exempt": ReferralOutcome.exempted,
+    "resolved": ReferralOutcome.resolved,
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def policies(uow, county: str) -> dict[ReferralPolicyCode, ReferralPolicy]:
+    return county_policies(await uow.referrals.policy_overrides(county))
+
+
+async def _emit(uow, r: Referral, event_type: EventType, data, actor: str) -> None:
+    r.version += 1
+    await uow.emit(event_type, data, aggregate_id=str(r.id), aggregate_version=r.version, region_code=r.village_code, actor=actor)
+
+
+async def _arm(uow, r: Referral) -> None:
+    """The timer of the stage's deadline, moved to the new stage's (an escalation pending for the old
+    one is dropped). The escalation has a key of its own: a timer's handler cannot re-arm its own row."""
+    await uow.cancel_timer(DEADLINE, f"{r.id}:escalate")
+    if r.due_at is None:
+        await uow.cancel_timer(DEADLINE, str(r.id))
+    else:
+        await uow.schedule_timer(DEADLINE, str(r.id), r.due_at, {"stage": r.stage, "step": "deadline"})
+
+
+async def _ask(uow, r: Referral, policy: ReferralPolicy, *, purpose: str, recipients: list[RecipientSelector],
+               kind: MessageKind, data: dict[str, Any], actor: str, agency: str | None = None) -> None:
+    """A message through notifications, remembered so that its receipt and answer find the case."""
+    request_id = uuid4()
+    message = MessageRequested(
+        request_id=request_id, kind=kind, urgency=policy.urgency, child_id=r.child_id, region_code=r.village_code,
+        recipients=recipients, data={"case_id": str(r.id), **data},
+    )
+    await uow.emit(MESSAGE_REQUESTED, message, aggregate_id=str(request_id), aggregate_version=1, region_code=r.village_code, actor=actor)
+    await uow.referrals.add_request(request_id, r.id, agency, purpose)
+
+
+def _agency(kind: AgencyKind) -> list[RecipientSelector]:
+    return [RecipientSelector(role=RecipientRole.agency, agency=kind)]
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+async def open_referral(uow, child: ChildPlace, policy: ReferralPolicy, *, trigger: str, actor: str, at: datetime | None = None) -> Referral | None:
+    """立案; None when the child already has an open case under the policy (the trigger joins it)."""
+    at = at or now()
+    existing = next(iter(await uow.referrals.open_of_child(child.child_id, policy.code)), None)
+    if existing is not None:
+        await uow.referrals.log(existing.id, "triggered_again", actor, trigger=trigger)
+        return None
+    helper_ids = [p.helper_id for p, _ in await uow.pairings.active(child_id=child.child_id)]
+    persuading = policy.persuades
+    r = Referral(
+        id=uuid4(), child_id=child.child_id, policy=policy.code, county=child.county, village_code=child.village_code,
+        school_id=child.school_id, stage=ReferralStage.persuasion if persuading else ReferralStage.reported,
+        trigger=trigger, opened_on=today_local(at), due_at=None, helper_ids=helper_ids,
+    )
+    await uow.referrals.add(r)
+    await uow.referrals.log(r.id, "opened", actor, trigger=trigger, helpers=[str(h) for h in helper_ids])
+    if persuading:
+        r.due_at = policy.persuasion_due(at)
+        await _emit(uow, r, REFERRAL_OPENED, ReferralOpened(
+            referral_id=r.id, child_id=r.child_id, policy=r.policy, stage=r.stage, trigger=trigger, school_id=r.school_id,
+            opened_on=r.opened_on, due_at=r.due_at), actor)
+        # The family hears at once; the school and the helpers have the case in their worklist.
+        await _ask(uow, r, policy, purpose="notice", recipients=[RecipientSelector(role=RecipientRole.guardian)],
+                   kind=MessageKind.absence_notice, data={"school_id": r.school_id}, actor=actor)
+        await _arm(uow, r)
+    else:
+        await _emit(uow, r, REFERRAL_OPENED, ReferralOpened(
+            referral_id=r.id, child_id=r.child_id, policy=r.policy, stage=ReferralStage.reported, trigger=trigger,
+            school_id=r.school_id, opened_on=r.opened_on, due_at=None), actor)
+        await _report(uow, r, policy, at, actor, previous=ReferralStage.reported)
+    await uow.referrals.save(r)
+    return r
+
+
+async def open_by_hand(uow, child_id: UUID, code: ReferralPolicyCode, *, region: str, actor: str) -> Referral:
+    """A case opened by a user (a supervisor who sees a need no event reported)."""
+    from services.visits.service_layer.commands import child_in
+
+    async with uow:
+        child = await child_in(uow, child_id, region)
+        policy = (await policies(uow, child.county))[code]
+        r = await open_referral(uow, child, policy, trigger="manual", actor=actor)
+        if r is None:
+            raise Refusal("referral_open", "该儿童已有同类未结案件", "the child already has an open case of this kind", "policy")
+        await uow.commit()
+    return r
+
+
+# --- reporting to the agencies (书面报告, 转介) ---------------------------------------------------
+
+
+async def _facts(uow, r: Referral) -> dict[str, Any]:
+    """What the case knows, before minimisation: the policy picks what each agency may see."""
+    facts: dict[str, Any] = {"village_code": r.village_code, "school_id": r.school_id}
+    child = await uow.children.get(r.child_id)
+    if child is not None:
+        facts["class_name"] = child.class_name
+    absences = [a for a in await uow.referrals.absences(r.child_id) if not a.excused]
+    if absences:
+        facts["school_days"] = sum(a.school_days for a in absences)
+        facts["since"] = min(a.from_date for a in absences).isoformat()
+    attempts = await uow.referrals.attempts(r.id)
+    if attempts:
+        facts["attempts"] = len(attempts)
+        facts["causes"] = ",".join(sorted({a["cause"] for a in attempts if a["cause"]}))
+    return facts
+
+
+async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor: str, *, previous: ReferralStage) -> None:
+    """The case goes to the agencies that must act (report_to) and those informed (inform); each sees
+    only the facts the policy lists, and each disclosure is logged."""
+    facts = await _facts(uow, r)
+    data = policy.disclosed(facts)
+    if policy.persuades:
+        name = await _child_name(uow, r) if "name" in policy.disclose else None
+        await uow.referrals.keep_report(r.id, render_report(r, policy, facts, name=name, attempts=await uow.referrals.attempts(r.id)))
+    for purpose, kinds in (("report", policy.report_to), ("inform", policy.inform)):
+        for kind in kinds:
+            await _ask(uow, r, policy, purpose=purpose, recipients=_agency(kind), kind=policy.message_kind, data=data,
+                       actor=actor, agency=kind.value)
+            await uow.referrals.disclose(r.id, kind.value, sorted(policy.disclose), purpose)
+    r.stage, r.due_at = ReferralStage.reported, policy.ack_due(at, await uow.referrals.calendar(r.county))
+    await uow.referrals.log(r.id, "reported", actor, agencies=[k.value for k in policy.report_to], informed=[k.value for k in policy.inform])
+    await _emit(uow, r, STAGE_CHANGED, StageChanged(
+        referral_id=r.id, child_id=r.child_id, policy=r.policy, previous=previous, stage=r.stage,
+        agencies=[k.value for k in policy.report_to], due_at=r.due_at), actor)
+    await _arm(uow, r)
+
+
+async def _child_name(uow, r: Referral) -> str | None:
+    return (await uow.children.names([r.child_id])).get(r.child_id)
+
+
+# --- persuasion (劝返走访) ------------------------------------------------------------------------
+
+
+async def attempt_recorded(uow, *, child: ChildPlace, record_id: UUID, visited_on: date, persuasion: dict, actor: str) -> None:
+    """A persuasion visit, in the transaction of its visit record: refused often enough, persuasion
+    has failed and the written report goes out."""
+    r = next(iter(await uow.referrals.open_of_child(child.child_id, ReferralPolicyCode.dropout)), None)
+    if r is None or r.stage != ReferralStage.persuasion:
+        raise Refusal("no_persuasion_case", "该儿童没有处于学校劝返阶段的辍学案件",
+                      "the child has no dropout case in the school's persuasion stage", "persuasion")
+    outcome = PersuasionOutcome(persuasion["outcome"])
+    await uow.referrals.add_attempt({
+        "record_id": record_id, "referral_id": r.id, "visited_on": visited_on, "outcome": outcome.value,
+        "cause": persuasion.get("cause"), "guardian_view": persuasion.get("guardian_view"),
+    })
+    await uow.referrals.log(r.id, "attempt", actor, record_id=str(record_id), outcome=outcome.value, visited_on=visited_on.isoformat())
+    await _emit(uow, r, ATTEMPT_RECORDED, AttemptRecorded(
+        referral_id=r.id, child_id=r.child_id, record_id=record_id, visited_on=visited_on, outcome=outcome,
+        cause=persuasion.get("cause")), actor)
+    policy = (await policies(uow, r.county))[r.policy]
+    if outcome is PersuasionOutcome.refused:
+        r.refusals += 1
+        if r.refusals >= (policy.persuasion_refusals or 1):
+            await uow.referrals.log(r.id, "persuasion_failed", actor, refusals=r.refusals)
+            await _report(uow, r, policy, now(), actor, previous=ReferralStage.persuasion)
+    await uow.referrals.save(r)
+
+
+# --- the agency's side ---------------------------------------------------------------------------
+
+
+async def acknowledge(uow, r: Referral, *, actor: str, agency: str | None, at: datetime | None = None) -> None:
+    """收到回执: the outcome is due next."""
+    if r.stage != ReferralStage.reported:
+        await uow.referrals.log(r.id, "acknowledged_again", actor, agency=agency)
+        return
+    policy = (await policies(uow, r.county))[r.policy]
+    r.stage, r.due_at = ReferralStage.acknowledged, policy.outcome_due(at or now())
+    await uow.referrals.log(r.id, "acknowledged", actor, agency=agency)
+    await _emit(uow, r, STAGE_CHANGED, StageChanged(
+        referral_id=r.id, child_id=r.child_id, policy=r.policy, previous=ReferralStage.reported, stage=r.stage, due_at=r.due_at), actor)
+    await _arm(uow, r)
+    await uow.referrals.save(r)
+
+
+async def close(uow, r: Referral, outcome: ReferralOutcome, *, actor: str, on: date | None = None, **detail: Any) -> None:
+    """结案"""
+    on = on or today_local()
+    r.stage, r.outcome, r.closed_on, r.due_at = ReferralStage.closed, outcome.value, on, None
+    await uow.referrals.log(r.id, "closed", actor, outcome=outcome.value, **detail)
+    await _emit(uow, r, REFERRAL_CLOSED, ReferralClosed(
+        referral_id=r.id, child_id=r.child_id, policy=r.policy, outcome=outcome, opened_on=r.opened_on, closed_on=on,
+        days_open=max(0, (on - r.opened_on).days)), actor)
+    await _arm(uow, r)
+    await uow.referrals.save(r)
+
+
+async def agency_replied(uow, request_id: UUID, *, outcome: str | None, agency: str, at: datetime) -> None:
+    """A receipt (outcome None) or an outcome from an agency, through notifications."""
+    request = await uow.referrals.request(request_id)
+    if request is None or request["purpose"] not in ("report", "reminder"):
+        return  # not a case's message, or only informed (通报): nothing is due from it
+    r = await uow.referrals.get(request["referral_id"], for_update=True)
+    if r is None or not r.is_open:
+        return
+    actor = f"agency:{agency}"
+    if r.stage == ReferralStage.reported:
+        await acknowledge(uow, r, actor=actor, agency=agency, at=at)
+    if outcome in _AGENCY_OUTCOMES:
+        await close(uow, r, _AGENCY_OUTCOMES[outcome], actor=actor, agency=agency, agency_outcome=outcome)
+    elif outcome:
+        await uow.referrals.log(r.id, "agency_outcome", actor, outcome=outcome)
+
+
+# --- deadlines ----------------------------------------------------------------------------------
+
+
+async def deadline_passed(uow, timer: Timer) -> None:
+    """Timer handler: the stage named in the timer is still the case's, and its deadline passed."""
+    r = await uow.referrals.get(UUID(timer.key.partition(":")[0]), for_update=True)
+    if r is None or not r.is_open or r.stage != timer.payload.get("stage"):
+        return  # moved on meanwhile
+    policy = (await policies(uow, r.county))[r.policy]
+    if r.stage == ReferralStage.persuasion:
+        await uow.referrals.log(r.id, "persuasion_deadline_passed", SYSTEM)
+        await _report(uow, r, policy, timer.due_at, SYSTEM, previous=ReferralStage.persuasion)
+        await uow.referrals.save(r)
+        return
+    step = EscalationStep.reminder if timer.payload.get("step") == "deadline" else EscalationStep.leading_group_office
+    await _emit(uow, r, DEADLINE_MISSED, DeadlineMissed(
+        referral_id=r.id, child_id=r.child_id, policy=r.policy, stage=r.stage, deadline=r.due_at or timer.due_at, step=step), SYSTEM)
+    data = {"reminder": True, "stage": str(r.stage)}
+    if step is EscalationStep.reminder:
+        for kind in policy.report_to:
+            await _ask(uow, r, policy, purpose="reminder", recipients=_agency(kind), kind=policy.message_kind, data=data,
+                       actor=SYSTEM, agency=kind.value)
+        await uow.referrals.log(r.id, "reminded", SYSTEM, stage=str(r.stage))
+        due = policy.escalation_due(timer.due_at, await uow.referrals.calendar(r.county))
+        await uow.schedule_timer(DEADLINE, f"{r.id}:escalate", due, {"stage": r.stage, "step": "escalate"})
+    else:
+        await _ask(uow, r, policy, purpose="escalation", recipients=_agency(AgencyKind.leading_group_office),
+                   kind=policy.message_kind, data=data, actor=SYSTEM, agency=AgencyKind.leading_group_office.value)
+        await uow.referrals.disclose(r.id, AgencyKind.leading_group_office.value, sorted(policy.disclose), "escalation")
+        await uow.referrals.log(r.id, "escalated", SYSTEM, to=AgencyKind.leading_group_office.value, stage=str(r.stage))
+    await uow.referrals.save(r)
+
+
+TIMER_HANDLERS = {DEADLINE: deadline_passed}
+
+
+# --- what events mean for cases --------------------------------------------------------------------
+
+
+async def _open_for(uow, child_id: UUID, code: ReferralPolicyCode, trigger: str, actor: str) -> None:
+    child = await uow.children.get(child_id)
+    if child is None or child.closed_on is not None:
+        return
+    await open_referral(uow, child, (await policies(uow, child.county))[code], trigger=trigger, actor=actor)
+
+
+async def _close_for(uow, child_id: UUID, outcome: ReferralOutcome, actor: str, *codes: ReferralPolicyCode, **detail) -> None:
+    for r in await uow.referrals.open_of_child(child_id):
+        if not codes or r.policy in codes:
+            await close(uow, r, outcome, actor=actor, **detail)
+
+
+async def absence_reported(uow, *, absence_id: UUID, child_id: UUID, from_date: date, to_date: date, school_days: int,
+                           excused: bool, trigger: str, actor: str) -> None:
+    await uow.referrals.add_absence({"absence_id": absence_id, "child_id": child_id, "from_date": from_date,
+                                     "to_date": to_date, "school_days": school_days, "excused": excused})
+    child = await uow.children.get(child_id)
+    if excused or child is None or child.closed_on is not None:
+        return
+    policy = (await policies(uow, child.county))[ReferralPolicyCode.dropout]
+    if dropout_threshold_reached(await uow.referrals.absences(child_id), policy, await uow.referrals.calendar(child.county)):
+        await open_referral(uow, child, policy, trigger=trigger, actor=actor)
+
+
+async def enrolment_changed(uow, child_id: UUID, status: str, trigger: str, actor: str) -> None:
+    """辍学登记 by the school opens a case (or joins the open one)."""
+    if status == "dropped_out":
+        await _open_for(uow, child_id, ReferralPolicyCode.dropout, trigger, actor)
+
+
+async def returned_to_school(uow, child_id: UUID, actor: str) -> None:
+    await _close_for(uow, child_id, ReferralOutcome.returned, actor, ReferralPolicyCode.dropout)
+
+
+async def guardianship_changed(uow, child_id: UUID, *, unguarded: bool, trigger: str, actor: str) -> None:
+    if unguarded:
+        await _open_for(uow, child_id, ReferralPolicyCode.unguarded, trigger, actor)
+    else:
+        await _close_for(uow, child_id, ReferralOutcome.condition_cleared, actor, ReferralPolicyCode.unguarded)
+
+
+async def hukou_changed(uow, child_id: UUID, status: str, trigger: str, actor: str) -> None:
+    if status == "unregistered":
+        await _open_for(uow, child_id, ReferralPolicyCode.no_hukou, trigger, actor)
+    else:
+        await _close_for(uow, child_id, ReferralOutcome.condition_cleared, actor, ReferralPolicyCode.no_hukou)
+
+
+async def archive_closed(uow, child_id: UUID, actor: str) -> None:
+    await _close_for(uow, child_id, ReferralOutcome.archive_closed, actor)
+
+
+async def concern_raised(uow, child_id: UUID, kind: ConcernKind, actor: str) -> None:
+    """A concern seen on a visit, in its record's transaction: referred where a policy takes it."""
+    child = await uow.children.get(child_id)
+    policy = policy_for_concern(await policies(uow, child.county), kind) if child else None
+    if policy is not None:
+        await open_referral(uow, child, policy, trigger="visits.concern.raised", actor=actor)
