@@ -28,7 +28,7 @@ from shared.contracts.visits_v1 import WindowKind
 from shared.db import alembic_config, make_engine, make_sessionmaker
 
 DATABASE = "shouhu_bench_visits_compliance"
-DEFAULT_CHILDREN = 300_000
+DEFAULT_CHILDREN = 1_000_000
 
 
 def _int(name: str, default: int) -> int:
@@ -37,8 +37,8 @@ def _int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class VisitsConfig:
-    # 300,000 runs in about three minutes on the shared 2-core machine; the 1,000,000 took about six
-    # (a minute of it loading): docs/benchmarks.md holds a run at that size.
+    # The 1,000,000 runs in about four minutes on the shared 2-core machine, a minute and a half of it
+    # loading; a smaller size is for a quick look.
     children: int = field(default_factory=lambda: _int("BENCH_VISITS_CHILDREN", DEFAULT_CHILDREN))
     counties: int = field(default_factory=lambda: _int("BENCH_VISITS_COUNTIES", 20))
     # Months of visit records: the month evaluated and the ones before it (none yet this month).
@@ -448,8 +448,8 @@ def section(cfg: BenchConfig, vc: VisitsConfig, pop: Population, figures: list[F
         "  without any contact first, each judged on every rule). Raw: one statement listing the township's 50",
         "  quietest children (without the judging).",
         "",
-        f"Knobs: `BENCH_VISITS_CHILDREN` ({vc.children:,}; {DEFAULT_CHILDREN:,} by default, to run in minutes),",
-        f"`BENCH_VISITS_COUNTIES` ({vc.counties}),",
+        f"Knobs: `BENCH_VISITS_CHILDREN` ({vc.children:,}; {DEFAULT_CHILDREN:,} by default), `BENCH_VISITS_COUNTIES`",
+        f"({vc.counties}),",
         f"`BENCH_VISITS_MONTHS` ({vc.months}), `BENCH_VISITS_CALLS` ({vc.calls}), `BENCH_VISITS_KEEP` (0; 1 reuses a",
         f"loaded database of the same size, migrating it first), `BENCH_REPEAT` ({cfg.repeat});",
         "`BENCH_ONLY=visits` runs this part alone and rewrites only this section.",
