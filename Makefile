@@ -22,10 +22,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.synced
 
 # The browser tests (dashboard, field app) drive the system's Chromium through Playwright: no browser
-# download, Debian's package (apt needs root, as on the CI machines).
+# download, Debian's package (apt needs root, as on the CI machines). The Noto CJK fonts draw the
+# Chinese of the screens in screenshots (without them every character is a box).
 CHROMIUM ?= /usr/bin/chromium
+CJK_FONT ?= /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 browser:
-	@test -x $(CHROMIUM) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@test -x $(CHROMIUM) -a -f $(CJK_FONT) || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-cjk; }
 
 # The field app (apps/field, Vue + Vite): npm from the registry, built into apps/field/dist (not
 # committed), which the visits service serves at /app/.
