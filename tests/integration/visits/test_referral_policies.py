@@ -1,0 +1,140 @@
+"""Each referral policy's trigger and closing condition (转介政策), its agencies and its disclosure log,
+with the visits service fed registry events through real Redis."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from shared.auth import Role, issue_token
+from shared.contracts.registry_v1 import (
+    ARCHIVE_CLOSED,
+    CHILD_GUARDED,
+    CHILD_REGISTERED,
+    CHILD_UNGUARDED,
+    CHILD_UPDATED,
+    ArchiveClosed,
+    ChildFactsChanged,
+    ChildGuarded,
+    ChildRegistered,
+    ChildUnguarded,
+    ChildUpdated,
+)
+from tests.conftest import scalar
+from tests.integration.visits.conftest import COUNTY, village
+from tests.support import wait_until
+
+
+async def cases(visits, child_id) -> list[dict]:
+    r = await visits.client.get("/api/v1/referrals", params={"page_size": 200}, headers=visits.auth())
+    assert r.status_code == 200, r.text
+    return [c for c in r.json()["items"] if c["child_id"] == str(child_id)]
+
+
+async def case(visits, referral_id: str, headers=None) -> dict:
+    r = await visits.client.get(f"/api/v1/referrals/{referral_id}", headers=headers or visits.auth())
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def until_cases(visits, child_id, check, what: str) -> list[dict]:
+    found: list[dict] = []
+
+    async def seen() -> bool:
+        nonlocal found
+        found = await cases(visits, child_id)
+        return check(found)
+
+    await wait_until(seen, what=what)
+    return found
+
+
+async def test_no_valid_guardian_refers_to_civil_affairs_and_closes_when_a_signed_agreement_is_in_place(start_visits):
+    async with start_visits() as visits:
+        child = await visits.child()
+        await visits.publish(CHILD_UNGUARDED, ChildUnguarded(child_id=child, cause="agreement_expired"), child, village())
+        [opened] = await until_cases(visits, child, lambda c: len(c) == 1, "the 无人监护 case")
+        assert (opened["policy"], opened["stage"], opened["trigger"]) == ("unguarded", "reported", "registry.guardianship.unguarded")
+        details = await case(visits, opened["id"])
+        assert {(d["agency"], d["purpose"]) for d in details["disclosures"]} == {
+            ("civil_affairs", "report"), ("township_government", "inform")}
+        assert details["disclosures"][0]["fields"] == ["guardianship_cause", "village_code"]
+
+        await visits.publish(CHILD_GUARDED, ChildGuarded(child_id=child, agreement_id=uuid.uuid4()), child, village())
+        [closed] = await until_cases(visits, child, lambda c: c[0]["stage"] == "closed", "the case closed by the agreement")
+    assert closed["outcome"] == "condition_cleared"
+    requests = [e for e in await visits.outbox("notifications.message.requested") if e["data"]["data"].get("case_id") == opened["id"]]
+    assert sorted((e["data"]["kind"], e["data"]["recipients"][0]["agency"]) for e in requests) == [
+        ("guardianship_referral", "civil_affairs"), ("guardianship_referral", "township_government")]
+    assert all(e["data"]["child_id"] == str(child) and "name" not in e["data"]["data"] for e in requests)
+
+
+async def test_no_household_registration_refers_to_the_police_and_closes_on_registration(start_visits):
+    async with start_visits() as visits:
+        child = uuid.uuid4()
+        data = ChildRegistered(
+            child_id=child, gender="male", birth_date=date(2016, 5, 1), village_code=village(2), hukou_status="unregistered",
+            left_behind_type="both_parents_out", father_status="migrant_worker", mother_status="migrant_worker",
+        )
+        await visits.publish(CHILD_REGISTERED, data, child, village(2))
+        [opened] = await until_cases(visits, child, lambda c: len(c) == 1, "the 无户籍 case")
+        assert (opened["policy"], opened["trigger"]) == ("no_hukou", "registry.child.registered")
+        details = await case(visits, opened["id"])
+        assert [(d["agency"], d["fields"]) for d in details["disclosures"]] == [
+            ("public_security", ["birth_date", "guardian", "name", "village_code"])]
+
+        update = ChildUpdated(child_id=child, changed_fields=["hukou_status"], changes=ChildFactsChanged(hukou_status="registered"))
+        await visits.publish(CHILD_UPDATED, update, child, village(2))
+        [closed] = await until_cases(visits, child, lambda c: c[0]["stage"] == "closed", "the case closed by registration")
+    assert closed["outcome"] == "condition_cleared"
+
+
+async def test_concerns_seen_on_a_visit_are_referred_by_kind_violence_at_once(start_visits):
+    async with start_visits() as visits:
+        child = await visits.child(3)
+        mother = await visits.helper("caring_mother")
+        await visits.pair([mother], [child])
+        concerns = [{"kind": k, "severity": "high"} for k in ("violence_signs", "injury", "hardship", "psychological_distress", "other")]
+        before = datetime.now(UTC)
+        r = await visits.record(mother, child, "home_visit", concerns=concerns)
+        assert r.status_code == 201, r.text
+        found = {c["policy"]: c for c in await cases(visits, child)}
+    assert set(found) == {"violence", "medical", "hardship", "psychological"}  # "other" has no policy
+    violence = found["violence"]
+    assert violence["stage"] == "reported" and violence["trigger"] == "visits.concern.raised"
+    # Urgent: the police's acknowledgement is due in minutes, not days.
+    assert datetime.fromisoformat(violence["due_at"]) - before < timedelta(minutes=31)
+    assert datetime.fromisoformat(found["hardship"]["due_at"]) - before > timedelta(days=1)
+    urgent = [e["data"] for e in await visits.outbox("notifications.message.requested")
+              if e["data"]["data"].get("case_id") == violence["id"]]
+    assert {(m["kind"], m["urgency"], m["recipients"][0]["agency"]) for m in urgent} == {
+        ("violence_report", "urgent", "public_security"), ("violence_report", "urgent", "township_government")}
+
+
+async def test_an_agency_reads_a_case_only_while_it_is_open_and_closing_it_ends_every_deadline(start_visits, settings):
+    async with start_visits() as visits:
+        child = await visits.child(4)
+        await visits.publish(CHILD_UNGUARDED, ChildUnguarded(child_id=child, cause="no_guardian"), child, village(4))
+        [opened] = await until_cases(visits, child, lambda c: len(c) == 1, "the case")
+        agency = {"Authorization": f"Bearer {issue_token(settings, role=Role.agency, region=COUNTY, agency=f'mz-{COUNTY}')}"}
+        other = {"Authorization": f"Bearer {issue_token(settings, role=Role.agency, region='410526', agency='mz-410526')}"}
+        assert (await case(visits, opened["id"], agency))["stage"] == "reported"
+        assert (await visits.client.get(f"/api/v1/referrals/{opened['id']}", headers=other)).status_code == 404
+
+        r = await visits.client.post(f"/api/v1/referrals/{opened['id']}/acknowledgement", headers=agency)
+        assert r.status_code == 200 and r.json()["stage"] == "acknowledged"
+        pending = "SELECT count(*) FROM timers WHERE kind = 'referral_deadline' AND fired_at IS NULL AND (key = :k OR key LIKE :k || ':%')"
+        assert await scalar(visits.engine, pending, k=opened["id"]) == 1  # the outcome's deadline
+        r = await visits.client.post(f"/api/v1/referrals/{opened['id']}/outcome", json={"outcome": "teleported"}, headers=agency)
+        assert r.status_code == 422
+        r = await visits.client.post(f"/api/v1/referrals/{opened['id']}/outcome", json={"outcome": "resolved"}, headers=agency)
+        assert r.status_code == 200 and r.json()["outcome"] == "resolved"
+        assert (await visits.client.get(f"/api/v1/referrals/{opened['id']}", headers=agency)).status_code == 404
+        assert await scalar(visits.engine, pending, k=opened["id"]) == 0
+
+        # A closed archive closes whatever is open for the child.
+        await visits.publish(CHILD_UNGUARDED, ChildUnguarded(child_id=child, cause="guardian_removed"), child, village(4))
+        await until_cases(visits, child, lambda c: any(x["stage"] != "closed" for x in c), "a second case")
+        await visits.publish(ARCHIVE_CLOSED, ArchiveClosed(child_id=child, reason="moved_away", closed_on=date.today()), child, village(4))
+        closed = await until_cases(visits, child, lambda c: all(x["stage"] == "closed" for x in c), "every case closed")
+    assert sorted(c["outcome"] for c in closed) == ["archive_closed", "resolved"]
