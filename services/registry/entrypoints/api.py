@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from services.registry.domain.model import Child
@@ -82,17 +82,24 @@ def _out(child: Child) -> ChildOut:
     return ChildOut.model_validate({**vars(child), "warnings": [_notice(notice)] if notice else []})
 
 
-@router.post("/children", status_code=status.HTTP_201_CREATED, response_model=ChildCreated, summary="登记儿童 Register a child")
-async def register_child(body: ChildIn, request: Request, principal: Annotated[Principal, Depends(_writer)]) -> ChildCreated:
+@router.post("/children", status_code=status.HTTP_201_CREATED, response_model=ChildCreated, summary="登记儿童 Register a child",
+             responses={200: {"description": "the archive this client_id already made (a retry)"}})
+async def register_child(body: ChildIn, request: Request, response: Response,
+                         principal: Annotated[Principal, Depends(_writer)]) -> ChildCreated:
     if not principal.covers(body.village_code):
         raise HTTPException(
             403, detail={"message_zh": "village_code 不在您的辖区内", "message_en": "village_code is outside your area"}
         )
     rt = _runtime(request)
-    with answering():
-        child = await handlers.register_child(
-            rt.uow(), body.model_dump(), actor=principal.subject, id_hash_key=rt.settings.id_hash_key
-        )
+    try:
+        with answering():
+            child = await handlers.register_child(
+                rt.uow(), body.model_dump(exclude={"client_id"}), actor=principal.subject,
+                id_hash_key=rt.settings.id_hash_key, client_id=body.client_id, region=principal.region,
+            )
+    except handlers.AlreadyRegistered as replay:
+        child = replay.child
+        response.status_code = status.HTTP_200_OK
     async with rt.uow() as uow:
         duplicates = await uow.children.possible_duplicates(child)
     warnings = [_notice(n) for n in [age_notice(child.birth_date, today_local())] if n]

@@ -94,6 +94,8 @@ class ChildIn(_Strict):
     mother: ParentIn
     guardian: GuardianIn | None = None
     risk_categories: RiskCategories = Field(default_factory=list, description="困境/风险类别")
+    client_id: UUID | None = Field(None, description=(
+        "the archive's id made by the client (a phone queueing offline): sending it again answers the same archive, 200"))
 
     @field_validator("id_number")
     @classmethod

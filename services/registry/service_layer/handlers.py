@@ -89,12 +89,28 @@ async def emit(uow, child: Child, event_type: EventType, data, *, actor: str) ->
                    region_code=child.village_code, actor=actor)
 
 
-async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: str) -> Child:
+class AlreadyRegistered(Exception):
+    """The client_id names the archive this same registration made before (a retry): nothing new."""
+
+    def __init__(self, child: Child) -> None:
+        super().__init__(child.id)
+        self.child = child
+
+
+async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: str, client_id: UUID | None = None,
+                         region: str = "") -> Child:
+    """建档. With ``client_id`` (made on the phone that queued the registration) the archive takes
+    that id, so sending it again after a lost answer raises AlreadyRegistered instead of a second archive."""
     data = dict(data)
     id_number = data.pop("id_number", None)
-    child = Child(id=uuid4(), **data)
+    child = Child(id=client_id or uuid4(), **data)
     child.enrolment_status = EnrolmentStatus.in_school if child.school_id else EnrolmentStatus.not_enrolled
     async with uow:
+        if client_id is not None and (known := await uow.children.get(client_id, for_update=True)) is not None:
+            same = (known.name, known.birth_date, known.village_code) == (child.name, child.birth_date, child.village_code)
+            if not (same and known.village_code.startswith(region)):
+                raise Conflict("client_id_taken", "client_id 已用于另一份档案", "client_id already names another archive").at("client_id")
+            raise AlreadyRegistered(known)
         if id_number:
             await _protect_id_number(uow, child, id_number, id_hash_key)
         await _emit_facts(uow, child, registered=True, changed=list(child.flat()), actor=actor)
