@@ -7,13 +7,14 @@ from services.notifications.service_layer import handlers
 from services.notifications.service_layer.handlers import Notifier
 from shared.contracts.agency_v1 import ANSWER_MODELS, from_agency
 from shared.contracts.notifications_v1 import MESSAGE_REQUESTED, NOTIFICATION_REQUESTS
-from shared.contracts.registry_v1 import REGISTRY_CONTACTS
+from shared.contracts.registry_v1 import CHILD_CONTACTS, REGISTRY_CONTACTS
 from shared.messaging import Ordering, Subscription
 
 
 def subscriptions(notifier: Notifier, agencies: Agencies) -> list[Subscription]:
     subs = [
-        Subscription(REGISTRY_CONTACTS, {"registry.child.contacts": handlers.contacts_changed}, Ordering.LATEST),
+        Subscription(REGISTRY_CONTACTS, {}, Ordering.LATEST,
+                     batch_handlers={CHILD_CONTACTS.name: handlers.contacts_changed}),
         Subscription(NOTIFICATION_REQUESTS, {MESSAGE_REQUESTED.name: notifier.request_event}),
     ]
     for agency in agencies.streaming():

@@ -44,6 +44,7 @@ from shared.contracts.notifications_v1 import (
     Urgency,
 )
 from shared.contracts.registry_v1 import ContactCard
+from shared.db import columns_of, insert_rows
 from shared.logs import log_fields
 from shared.outbox import DATA_FIELD
 from shared.timers import Timer, schedule
@@ -55,12 +56,25 @@ ATTEMPT = "notifications.attempt"
 URGENT_ATTEMPT = "notifications.attempt.urgent"
 
 
-async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
-    values = {"card": event.data.model_dump(mode="json"), "version": event.aggregate_version}
-    stmt = insert(contacts).values(child_id=event.data.child_id, **values)
-    await uow.session.execute(
-        stmt.on_conflict_do_update(index_elements=["child_id"], set_={**values, "updated_at": func.now()})
-    )
+# Upsert of a run of cards; a card older than the one held (a redelivery racing a newer one) changes nothing.
+_upsert_cards = insert_rows(contacts, ("child_id", "card", "version"))
+_upsert_cards = _upsert_cards.on_conflict_do_update(
+    index_elements=["child_id"],
+    set_={"card": _upsert_cards.excluded.card, "version": _upsert_cards.excluded.version, "updated_at": func.now()},
+    where=contacts.c.version < _upsert_cards.excluded.version,
+)
+
+
+async def contacts_changed(uow, events: list[EventEnvelope[ContactCard]]) -> None:
+    """A run of contact cards (snapshots) in one statement, the newest per child."""
+    newest: dict[UUID, EventEnvelope[ContactCard]] = {}
+    for e in events:
+        held = newest.get(e.data.child_id)
+        if held is None or held.aggregate_version < e.aggregate_version:
+            newest[e.data.child_id] = e
+    rows = [{"child_id": child, "card": e.data.model_dump(mode="json"), "version": e.aggregate_version}
+            for child, e in sorted(newest.items())]  # one order for all: no deadlocks between consumers
+    await uow.session.execute(_upsert_cards, columns_of(rows))
 
 
 class AnswerRefused(ValueError):

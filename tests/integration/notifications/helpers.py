@@ -24,7 +24,7 @@ async def add_child(uow_factory, *, name: str = "李小花", guardian_phone: str
                        guardian_relationship="grandparent")
     event = CHILD_CONTACTS.envelope(card, producer="registry", aggregate_id=str(child), aggregate_version=1, region_code=VILLAGE)
     async with uow_factory() as uow:
-        await handlers.contacts_changed(uow, event)
+        await handlers.contacts_changed(uow, [event])
         await uow.commit()
     return child
 
