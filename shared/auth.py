@@ -1,16 +1,25 @@
-"""Bearer JWT: a role and a region-code prefix that scopes what the caller sees."""
+"""Bearer JWT: a role and a region-code prefix that scopes what the caller sees.
+
+Tokens are short-lived (exp and iat required, at most ``jwt_max_ttl_minutes`` apart), bound to an
+issuer and an audience, and signed either with the shared secret (HS256) or, when
+``jwt_jwks_url`` names an OIDC issuer's key set, with that issuer's keys (RS256/ES256)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 
+from shared.security.access import Access, set_access
 from shared.settings import Settings
+
+_ASYMMETRIC = ["RS256", "ES256"]
 
 
 class Role(StrEnum):
@@ -38,6 +47,8 @@ def issue_token(
     settings: Settings, *, role: Role, subject: str = "dev", region: str = "", agency: str | None = None,
     school: str | None = None, ttl: timedelta = timedelta(hours=8),
 ) -> str:
+    if ttl > timedelta(minutes=settings.jwt_max_ttl_minutes):
+        raise ValueError(f"ttl: at most SHOUHU_JWT_MAX_TTL_MINUTES={settings.jwt_max_ttl_minutes} minutes")
     now = datetime.now(UTC)
     claims = {
         "sub": subject, "role": role.value, "region": region, "iss": settings.jwt_issuer,
@@ -54,23 +65,49 @@ def _unauthorized(zh: str, en: str) -> HTTPException:
     return HTTPException(401, detail={"message_zh": zh, "message_en": en}, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_principal(request: Request) -> Principal:
+@lru_cache
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
+
+
+async def _verification_key(settings: Settings, token: str) -> tuple[object, list[str]]:
+    if not settings.jwt_jwks_url:
+        return settings.jwt_secret, ["HS256"]
+    # urllib under the hood: fetched (once per key, then cached) off the event loop.
+    signing = await asyncio.to_thread(_jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt, token)
+    return signing.key, _ASYMMETRIC
+
+
+async def verify_token(settings: Settings, token: str) -> Principal:
+    """The principal a token names, or PyJWTError/ValueError when it is not one we accept."""
+    key, algorithms = await _verification_key(settings, token)
+    claims = jwt.decode(
+        token, key, algorithms=algorithms, audience=settings.jwt_audience, issuer=settings.jwt_issuer,
+        options={"require": ["exp", "iat", "iss", "aud", "sub", "role"]}, leeway=30,
+    )
+    if claims["exp"] - claims["iat"] > settings.jwt_max_ttl_minutes * 60:
+        raise jwt.InvalidTokenError("token lifetime exceeds the maximum")
+    return Principal(
+        subject=claims["sub"], role=claims["role"], region=claims.get("region", ""),
+        agency=claims.get("agency"), school=claims.get("school"),
+    )
+
+
+async def current_principal(request: Request) -> Principal:
+    """The request's verified principal; also sets the request's access (scope of its database
+    transactions, and who/where/why for the audit log)."""
     settings: Settings = request.app.state.settings
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("缺少访问令牌", "missing bearer token")
     try:
-        claims = jwt.decode(
-            token, settings.jwt_secret, algorithms=["HS256"], audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer, options={"require": ["exp", "sub", "role"]},
-        )
-        return Principal(
-            subject=claims["sub"], role=claims["role"], region=claims.get("region", ""),
-            agency=claims.get("agency"), school=claims.get("school"),
-        )
+        principal = await verify_token(settings, token)
     except (jwt.PyJWTError, ValueError) as exc:
         raise _unauthorized("访问令牌无效或已过期", f"invalid or expired token: {type(exc).__name__}") from exc
+    purpose = (request.headers.get("x-purpose") or "").strip()[:100] or None
+    set_access(Access(principal, request.client.host if request.client else None, purpose))
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

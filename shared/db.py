@@ -67,7 +67,10 @@ def make_engine(url: str, *, pool_size: int = 10, application_name: str = "shouh
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose transactions carry the caller's scope (row-level security: shared/security/rls.py)."""
+    from shared.security.rls import ScopedSession
+
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=ScopedSession)
 
 
 def migrations_dir(service: str) -> Path:

@@ -36,6 +36,7 @@ from shared.logs import configure_logging
 from shared.messaging import ReliableConsumer, Subscription, dlq_name
 from shared.metrics import ServiceMetrics, group_status, timers_due, unsent
 from shared.outbox import Outbox, OutboxRelay
+from shared.security.access import Access, accessing
 from shared.settings import SERVICE_PORTS, Settings, get_settings
 from shared.timers import TimerHandler, TimerPoller
 from shared.uow import SqlUnitOfWork
@@ -198,8 +199,10 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     async def observe_requests(request: Request, call_next):
         """Each request is a flow (its X-Correlation-ID, or a new one) and is counted and timed."""
         started = time.perf_counter()
+        # Until a verified token says otherwise, the request's transactions see no protected row.
+        access = Access(None, request.client.host if request.client else None)
         correlation = _uuid_or_none(request.headers.get("x-correlation-id")) or uuid.uuid4()
-        with flow(correlation), tracing.server_span(request.method, request.headers) as span:
+        with accessing(access), flow(correlation), tracing.server_span(request.method, request.headers) as span:
             response = await call_next(request)
             # The route's template (/api/v1/children/{child_id}), never the path with its ids.
             route = getattr(request.scope.get("route"), "path", "(unmatched)")

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     jwt_secret: str = ""
     jwt_issuer: str = "shouhu"
     jwt_audience: str = "shouhu"
+    # Tokens live at most this long (exp - iat): a stolen token is worth a working day, not a month.
+    jwt_max_ttl_minutes: int = 480
+    # An OIDC issuer's key set (JWKS URL): tokens are then verified with its keys (RS256/ES256), not the secret.
+    jwt_jwks_url: str = ""
     # Keys the registry's HMAC of resident ID numbers (lookup without storing them in clear).
     id_hash_key: str = ""
 
@@ -67,7 +71,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> "Settings":
-        if not self.jwt_secret:
+        if not self.jwt_secret and not self.jwt_jwks_url:
             if self.env != "dev":
                 raise ValueError("SHOUHU_JWT_SECRET must be set unless SHOUHU_ENV=dev")
             self.jwt_secret = DEV_JWT_SECRET

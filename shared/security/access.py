@@ -1,0 +1,59 @@
+"""Who is asking, from where and why (访问上下文): set once per request by the authentication
+dependency, read by the unit of work (the database scope) and by the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # shared.auth sets the access: imported there, not here
+    from shared.auth import Principal
+
+# The scope a transaction runs under (PostgreSQL setting shouhu.scope, read by the RLS policies):
+SYSTEM_SCOPE = "system"  # the service's own workers: consumers, pollers, relays, commands
+NO_SCOPE = "none"  # an HTTP request before (or without) a verified principal: sees no protected row
+REGION_SCOPE = "region:"  # followed by the principal's division-code prefix ("" for an admin: every place)
+
+
+@dataclass(frozen=True)
+class Access:
+    """访问者: the verified principal, the client's address, and the purpose given (X-Purpose: a
+    referral or task id)."""
+
+    principal: "Principal | None"
+    client: str | None = None
+    purpose: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return NO_SCOPE if self.principal is None else REGION_SCOPE + self.principal.region
+
+
+_current: ContextVar[Access | None] = ContextVar("shouhu_access", default=None)
+
+
+def current_access() -> Access | None:
+    """The request's access, or None outside any request (the service's own work)."""
+    return _current.get()
+
+
+def set_access(access: Access | None) -> None:
+    _current.set(access)
+
+
+@contextmanager
+def accessing(access: Access | None) -> Iterator[None]:
+    """``access`` for the block, then what was before (an in-process ASGI call shares its caller's context)."""
+    token = _current.set(access)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def db_scope() -> str:
+    access = _current.get()
+    return SYSTEM_SCOPE if access is None else access.scope
