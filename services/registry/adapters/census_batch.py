@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Select, Table
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,8 +53,17 @@ class RowWrites:
 
 
 class _BufferedChildren(ChildRepository):
+    def __init__(self, session, open_id_numbers: dict[str, UUID]) -> None:
+        super().__init__(session)
+        self.open_id_numbers = open_id_numbers
+
     async def add(self, child: Child) -> None:
         self.session.staged[children].append({c.name: getattr(child, c.name) for c in children.columns if hasattr(child, c.name)})
+
+    async def open_with_id_number(self, id_number_hash: str, *, other_than: UUID | None = None) -> UUID | None:
+        """From the chunk's lookup (one query for all its rows), which also holds the rows registered
+        before this one: a number twice in one roster is refused like a number already on file."""
+        return self.open_id_numbers.get(id_number_hash)
 
 
 class _BufferedOutbox(Outbox):
@@ -64,11 +74,14 @@ class _BufferedOutbox(Outbox):
 
 
 class BatchUnitOfWork(RegistryUnitOfWork):
-    """The registry's unit of work over a ``RowWrites``: ``uow.session.committed`` after it commits."""
+    """The registry's unit of work over a ``RowWrites``: ``uow.session.committed`` after it commits.
+    ``open_id_numbers`` (keyed hash -> child) holds the ID numbers on open archives that the chunk's
+    rows carry; the caller adds each registered row's."""
 
-    def __init__(self, writes: RowWrites, outbox: Outbox) -> None:
+    def __init__(self, writes: RowWrites, outbox: Outbox, open_id_numbers: dict[str, UUID]) -> None:
+        self.open_id_numbers = open_id_numbers
         super().__init__(lambda: writes, _BufferedOutbox(outbox.table, outbox.producer, outbox.namespace))
 
     def bind(self, session) -> None:
         super().bind(session)
-        self.children = _BufferedChildren(session)
+        self.children = _BufferedChildren(session, self.open_id_numbers)

@@ -170,3 +170,23 @@ async def test_who_may_import_and_what_is_refused_as_a_file(settings):
         other = (await upload(client, settings, xlsx([good(1)]))).json()["id"]
         r = await client.get(f"/api/v1/imports/{other}", headers=token(settings, Role.township, "410526100"))
         assert r.status_code == 404  # an import of another area is not revealed
+
+
+async def test_an_id_number_already_on_file_or_twice_in_the_roster_is_refused_naming_the_child(settings, engines):
+    village = "410523100311"
+    first = good(1, village)
+    number = first[HEADERS.index("身份证号")]
+    async with running_app(REGISTRY, settings) as (_, client):
+        assert (await upload(client, settings, xlsx([first]))).json()["registered"] == 1
+        # Row 2: the same number as the archive on file; row 4: the same as row 3 of this roster.
+        again = [
+            row(good(2, village), 身份证号=number, 出生日期=first[HEADERS.index("出生日期")], 性别=first[HEADERS.index("性别")]),
+            good(3, village),
+            row(good(4, village), 姓名="另一个", 出生日期=good(3, village)[HEADERS.index("出生日期")],
+                身份证号=good(3, village)[HEADERS.index("身份证号")]),
+        ]
+        job = (await upload(client, settings, xlsx(again))).json()
+    assert (job["registered"], job["rejected"]) == (1, 2), job["report"]
+    report = {x["row"]: [(e["column"], e["type"]) for e in x["errors"]] for x in job["report"]}
+    assert report == {2: [("身份证号", "id_number_registered")], 4: [("身份证号", "id_number_registered")]}
+    assert await scalar(engines["registry"], "SELECT count(*) FROM children WHERE village_code = :v", v=village) == 2
