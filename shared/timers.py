@@ -93,7 +93,11 @@ class TimerPoller:
                 try:
                     async with uow.session.begin_nested():
                         await self.handlers[row.kind](uow, Timer(row))
-                        await uow.session.execute(update(t).where(t.c.id == row.id).values(fired_at=func.now()))
+                        # A handler that moved its own timer on (a case's next stage, same key) armed it
+                        # again: marking that fired would lose the next deadline.
+                        await uow.session.execute(update(t).where(
+                            t.c.id == row.id, t.c.due_at == row.due_at, t.c.payload == row.payload,
+                        ).values(fired_at=func.now()))
                     fired += 1
                     lateness = (self.now() - row.due_at).total_seconds()
                 except Exception as exc:

@@ -62,3 +62,26 @@ async def test_due_timers_fire_once_even_with_two_pollers_and_failures_back_off(
     async with sessions.begin() as s:
         await schedule(s, timers, "effect", "later", past)
     assert await pollers[1].fire_due() == 1
+
+
+async def test_a_handler_that_moves_its_own_timer_on_arms_it_again(engines):
+    """E.g. a dropout case's persuasion deadline passing reports the case and sets, on the same timer,
+    the bureau's acknowledgement deadline: that one must fire too."""
+    engine = engines["visits"]
+    await _setup(engine)
+    sessions = make_sessionmaker(engine)
+    past = datetime.now(UTC) - timedelta(minutes=1)
+
+    async def next_stage(uow, timer) -> None:
+        await uow.session.execute(text("INSERT INTO timer_effects VALUES (:k, :n)"), {"k": timer.key, "n": timer.payload["stage"]})
+        if timer.payload["stage"] == 1:
+            await schedule(uow.session, timers, "stage", timer.key, past + timedelta(seconds=1), {"stage": 2})
+
+    async with sessions.begin() as s:
+        await schedule(s, timers, "stage", "case", past, {"stage": 1})
+    poller = TimerPoller(timers, lambda: SqlUnitOfWork(sessions), {"stage": next_stage})
+    assert await poller.fire_due() == 2  # the first stage's deadline, then the second's, once each
+    assert await poller.fire_due() == 0
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("SELECT n FROM timer_effects ORDER BY n"))).scalars().all() == [1, 2]
+        assert (await conn.execute(select(timers.c.fired_at))).scalar_one() is not None
