@@ -255,10 +255,12 @@ def run(service: ServiceArg = None) -> None:
 def _add_service_commands() -> None:
     """Commands that belong to one service, imported here so `shouhu` is the one entry point."""
     from services.notifications.agency_sim import command as agency_sim_command
+    from services.registry.entrypoints.cli import app as registry_app
     from services.registry.entrypoints.cli_import import app as import_app
     from services.reporting.entrypoints.cli import app as reporting_app
 
     app.add_typer(import_app, name="import")
+    app.add_typer(registry_app, name="registry")
     app.add_typer(reporting_app, name="reporting")
     app.command("agency-sim")(agency_sim_command)
 

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     jwt_jwks_url: str = ""
     # Keys the registry's HMAC of resident ID numbers (lookup without storing them in clear).
     id_hash_key: str = ""
+    # Seal resident ID numbers at rest in the registry (shared.crypto.KeyRing: "id:base64key,...", oldest
+    # first, the newest seals); unset outside production: one key derived from the JWT secret.
+    id_encryption_keys: str = ""
+    # Closed archives are de-identified this many days after closing (`shouhu registry purge-closed`).
+    retention_days: int = 1095
+    # Requests per minute one user (token subject) may make to a service; 0: no limit.
+    rate_limit_per_minute: int = 600
 
     http_host: str = "127.0.0.1"
     http_port: int | None = None  # default: the service's own port (8001-8004)

@@ -4,6 +4,7 @@ from services.registry.adapters.orm import inbox, metadata, outbox, positions, t
 from services.registry.entrypoints.api import router
 from services.registry.entrypoints.archive_api import review, router as archive_router
 from services.registry.entrypoints.imports import router as imports_router
+from services.registry.entrypoints.protection_api import router as protection_router
 from services.registry.service_layer.census import CensusImporter
 from services.registry.service_layer import referral_sync
 from services.registry.service_layer.guardianship import TIMER_HANDLERS
@@ -23,12 +24,12 @@ SPEC = ServiceSpec(
     uow_class=RegistryUnitOfWork,
     outbox=outbox,
     publishes=registry_v1.ALL,
-    routers=(router, archive_router, review, imports_router),
+    routers=(router, archive_router, review, imports_router, protection_router),
     # The enrolment status follows the end of a dropout case in visits.
     subscriptions=lambda: [Subscription(VISITS_EVENTS, {REFERRAL_CLOSED.name: referral_sync.referral_closed})],
     consumer_tables=(inbox, positions),
     timers=timers,
     timer_handlers=TIMER_HANDLERS,
     background=(lambda runtime: CensusImporter(runtime).run,),
-    required_settings=("id_hash_key",),  # keys the hash of resident ID numbers
+    required_settings=("id_hash_key", "id_encryption_keys"),  # key the hash of resident ID numbers, seal them
 )

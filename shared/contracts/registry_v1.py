@@ -315,8 +315,42 @@ ABSENCE_REPORTED = EventType("registry.absence.reported", 1, AbsenceReported, RE
 RETURNED_TO_SCHOOL = EventType("registry.school.returned", 1, ReturnedToSchool, REGISTRY_EVENTS)
 ENROLMENT_CHANGED = EventType("registry.enrolment.changed", 1, EnrolmentChanged, REGISTRY_EVENTS)
 
+
+
+# --- Protection of the child's data (issue 9). ---
+
+
+class Consent(StrEnum):
+    """知情同意: the guardian's consent to the processing of the child's data."""
+
+    given = "given"  # 同意
+    withdrawn = "withdrawn"  # 撤回同意
+
+
+class ConsentChanged(BaseModel):
+    """registry.consent.changed: consent given or withdrawn. While withdrawn, every service does only
+    what the law requires of it (docs/security.md): the state organs' duties of protection go on;
+    what rests on consent (messages to the family, helpers' visits, activities) stops."""
+
+    child_id: UUID
+    consent: Consent
+    effective_on: date
+
+
+class ArchiveDeidentified(BaseModel):
+    """registry.archive.deidentified: a closed archive's personal data was removed after the retention
+    period (去标识化); consumers drop the names and phones they hold for the child."""
+
+    child_id: UUID
+    deidentified_on: date
+
+
+CONSENT_CHANGED = EventType("registry.consent.changed", 1, ConsentChanged, REGISTRY_EVENTS)
+ARCHIVE_DEIDENTIFIED = EventType("registry.archive.deidentified", 1, ArchiveDeidentified, REGISTRY_EVENTS)
+
 ALL = (
     CHILD_REGISTERED, CHILD_UPDATED, GUARDIAN_ASSIGNED, CHILD_CONTACTS, CHILD_TRANSFERRED, ARCHIVE_CLOSED,
     ARCHIVE_REOPENED, CHILD_MERGED, GUARDIAN_REMOVED, AGREEMENT_SIGNED, AGREEMENT_RENEWED, AGREEMENT_EXPIRED,
     AGREEMENT_REVOKED, CHILD_UNGUARDED, CHILD_GUARDED, ABSENCE_REPORTED, RETURNED_TO_SCHOOL, ENROLMENT_CHANGED,
+    CONSENT_CHANGED, ARCHIVE_DEIDENTIFIED,
 )

@@ -1,13 +1,25 @@
-"""Resident ID numbers at rest (身份证号加密存储): sealed under rotatable keys, bound to their record."""
+"""Protection at rest: resident ID numbers sealed under rotatable keys (身份证号加密存储), the guardian's
+consent (知情同意), and closed archives de-identified after the retention period (去标识化)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import os
+from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
 
+from services.registry.app import SPEC as REGISTRY
+from services.registry.domain.rules import id_check_char
+from services.registry.service_layer import protection
+from shared.auth import Role
+from shared.clock import today_local
 from shared.crypto import KeyRing, KeyRingError
+from tests.support import child_payload, fresh_county, running_app, token
+
+CHILDREN = "/api/v1/children"
 
 
 def _spec(*ids: str) -> str:
@@ -41,3 +53,81 @@ def test_the_newest_key_seals_and_the_older_ones_still_open():
 def test_an_unusable_key_ring_is_refused(spec):
     with pytest.raises(KeyRingError):
         KeyRing.parse(spec)
+
+
+def id_number(birth: date, area: str, serial: int = 2) -> str:
+    first17 = f"{area}{birth:%Y%m%d}00{serial}"
+    return first17 + id_check_char(first17)
+
+
+async def _register(client, settings, **over) -> str:
+    r = await client.post(CHILDREN, json=child_payload(**over), headers=token(settings))
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _row(engines, child_id: str) -> dict:
+    async with engines["registry"].connect() as conn:
+        return dict((await conn.execute(text("SELECT * FROM children WHERE id = :id"), {"id": child_id})).mappings().one())
+
+
+async def test_consent_is_recorded_withdrawn_and_announced_on_registry_events(settings, engines):
+    county = fresh_county()
+    async with running_app(REGISTRY, settings) as (_, client):
+        child_id = await _register(client, settings, village_code=f"{county}001001")
+        url = f"{CHILDREN}/{child_id}/consent"
+        r = await client.put(url, json={"consent": "withdrawn"}, headers=token(settings, Role.township, f"{county}001"))
+        assert r.status_code == 200 and r.json()["consent"] == "withdrawn", r.text
+        again = await client.put(url, json={"consent": "withdrawn"}, headers=token(settings))
+        assert again.json()["version"] == r.json()["version"]  # no change, no event
+        other = token(settings, Role.township, "110101001")
+        assert (await client.put(url, json={"consent": "given"}, headers=other)).status_code == 404
+        bad = await client.put(url, json={"consent": "maybe"}, headers=token(settings))
+        assert bad.status_code == 422
+        future = (today_local() + timedelta(days=3)).isoformat()
+        late = await client.put(url, json={"consent": "given", "effective_on": future}, headers=token(settings))
+        assert late.status_code == 422 and "effective_on" in late.text
+    async with engines["registry"].connect() as conn:
+        types = (await conn.execute(text(
+            "SELECT payload::json->>'type' FROM outbox WHERE aggregate_id = :id AND stream LIKE '%registry.events'"
+        ), {"id": child_id})).scalars().all()
+    assert types.count("registry.consent.changed") == 1
+
+
+async def test_purge_closed_deidentifies_archives_closed_longer_than_the_retention_period(settings, engines):
+    county = fresh_county()
+    today = today_local()
+    number = id_number(date(2014, 6, 1), county)
+    async with running_app(REGISTRY, settings) as (app, client):
+        old = await _register(client, settings, village_code=f"{county}001001", name="旧档案儿童", id_number=number)
+        recent = await _register(client, settings, village_code=f"{county}001001", name="新结档儿童")
+        still_open = await _register(client, settings, village_code=f"{county}001001", name="在档儿童")
+        note = {"noted_on": "2020-01-01", "topic": "family_education", "text": "奶奶说孩子想念在东莞打工的父亲"}
+        assert (await client.post(f"{CHILDREN}/{old}/growth-notes", json=note, headers=token(settings))).status_code == 201
+        for child, closed_on in ((old, today - timedelta(days=40)), (recent, today - timedelta(days=10))):
+            r = await client.post(f"{CHILDREN}/{child}/close", json={"reason": "moved_away", "closed_on": closed_on.isoformat()},
+                                  headers=token(settings))
+            assert r.status_code == 204, r.text
+        before = await _row(engines, old)
+
+        assert await protection.purge_closed(app.state.runtime.uow, retention_days=30, today=today) == 1
+        assert await protection.purge_closed(app.state.runtime.uow, retention_days=30, today=today) == 0
+
+        row = await _row(engines, old)
+        stored = json.dumps(row, default=str)
+        for personal in ("旧档案儿童", number, number[-4:], "13800138000", "13900139000", "奶奶", "父亲", "东莞"):
+            assert personal not in stored
+        assert row["id_number_hash"] is row["id_number_sealed"] is None and row["deidentified_on"] == today
+        # The facts and the pseudonymous id stay.
+        assert (row["birth_date"], row["village_code"], row["closed_reason"]) == (before["birth_date"], before["village_code"], "moved_away")
+        assert row["guardian"] == {"relationship": "grandparent", "capacity": "limited"}
+        notes = (await client.get(f"{CHILDREN}/{old}/growth-notes", headers=token(settings))).json()
+        assert [n["text"] for n in notes] == [protection.PLACEHOLDER]
+        assert (await _row(engines, recent))["name"] == "新结档儿童"
+        assert (await _row(engines, still_open))["name"] == "在档儿童"
+        async with engines["registry"].connect() as conn:
+            cards = (await conn.execute(text(
+                "SELECT payload FROM outbox WHERE aggregate_id = :id AND payload::json->>'type' = 'registry.child.contacts' ORDER BY id"
+            ), {"id": old})).scalars().all()
+        last = json.loads(cards[-1])["data"]
+        assert last["child_name"] == protection.PLACEHOLDER and last["guardian"] == {"name": None, "phone": None}

@@ -17,9 +17,15 @@ children = Table(
     Column("name", Text, nullable=False),
     Column("gender", Text, nullable=False),
     Column("birth_date", Date, nullable=False),
-    # Resident ID number: only a keyed hash (lookup, duplicates) and a masked form.
+    # Resident ID number: a keyed hash (lookup, duplicates), a masked form, and the number sealed (AES-GCM).
     Column("id_number_hash", Text),
     Column("id_number_masked", Text),
+    Column("id_number_sealed", Text),
+    # 知情同意: given | withdrawn (null: not yet recorded), and since when.
+    Column("consent", Text),
+    Column("consent_on", Date),
+    # 去标识化: the day a closed archive's personal data was removed after the retention period.
+    Column("deidentified_on", Date),
     Column("hukou_status", Text, nullable=False),
     Column("village_code", Text, nullable=False),
     Column("school_id", Text),

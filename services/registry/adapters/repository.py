@@ -6,10 +6,10 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, any_, func, insert, select, update
+from sqlalchemy import and_, any_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.registry.adapters.orm import absences, agreements, children, growth_notes
+from services.registry.adapters.orm import absences, agreements, census_keys, children, growth_notes
 from services.registry.domain.model import Child, name_key
 
 _READ = [c.name for c in children.columns if c.name not in ("created_at", "updated_at", "name_key")]
@@ -40,6 +40,28 @@ class ChildRepository:
         if other_than is not None:
             where.append(children.c.id != other_than)
         return await self.session.scalar(select(children.c.id).where(*where).limit(1))
+
+    async def closed_until(self, day: date, *, limit: int) -> list[UUID]:
+        """Closed archives, closed on ``day`` or before and not yet de-identified (locked, skipping others' locks)."""
+        c = children.c
+        stmt = (select(c.id).where(c.archive_status == "closed", c.closed_on <= day, c.deidentified_on.is_(None))
+                .order_by(c.closed_on, c.id).limit(limit).with_for_update(skip_locked=True))
+        return list(await self.session.scalars(stmt))
+
+    async def sealed_with_other_keys(self, current_key: str, *, limit: int) -> list[UUID]:
+        """Archives whose ID number is sealed with a key other than ``current_key`` (locked, skipping others' locks)."""
+        c = children.c
+        stmt = (select(c.id).where(c.id_number_sealed.is_not(None), ~c.id_number_sealed.startswith(f"{current_key}:"))
+                .order_by(c.id).limit(limit).with_for_update(skip_locked=True))
+        return list(await self.session.scalars(stmt))
+
+    async def forget_personal_records(self, child_id: UUID, placeholder: str) -> None:
+        """去标识化 of what hangs off the archive: growth notes' text, agreements' guardian names, census keys."""
+        await self.session.execute(update(growth_notes).where(growth_notes.c.child_id == child_id).values(text=placeholder))
+        await self.session.execute(
+            update(agreements).where(agreements.c.child_id == child_id).values(guardian_name=placeholder, updated_at=func.now())
+        )
+        await self.session.execute(delete(census_keys).where(census_keys.c.child_id == child_id))
 
     async def possible_duplicates(self, child: Child) -> list[UUID]:
         """Open archives with the same normalised name, birth date and township where either has no

@@ -30,6 +30,13 @@ class Child:
     risk_categories: list[str] = field(default_factory=list)
     id_number_hash: str | None = None
     id_number_masked: str | None = None
+    # The number itself, sealed (AES-GCM, shared.crypto): opened only for an officer the law lets see it.
+    id_number_sealed: str | None = None
+    # 知情同意: the guardian's consent to processing (given | withdrawn; null: not yet recorded), since when.
+    consent: str | None = None
+    consent_on: date | None = None
+    # De-identified (去标识化) after the retention period of a closed archive: names, phones, ID data gone.
+    deidentified_on: date | None = None
     enrolment_status: str | None = None
     # 无人监护: why the child has no valid guardian now (an UnguardedCause), and since when.
     unguarded_cause: str | None = None
@@ -61,7 +68,8 @@ class Child:
 
 
 _NOT_FACTS = frozenset((
-    "father", "mother", "guardian", "version", "id", "id_number_hash", "id_number_masked", "enrolment_status",
+    "father", "mother", "guardian", "version", "id", "id_number_hash", "id_number_masked", "id_number_sealed", "enrolment_status",
+    "consent", "consent_on", "deidentified_on",
     "unguarded_cause", "unguarded_since", "archive_status", "closed_reason", "closed_on", "merged_into",
 ))
 

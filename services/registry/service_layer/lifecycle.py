@@ -99,14 +99,15 @@ async def merge_children(uow, duplicate_id: UUID, survivor_id: UUID, *, region: 
                            "the two archives have different ID numbers: they are two children")
         moved_id = None
         if duplicate.id_number_hash and not survivor.id_number_hash:
-            moved_id = (duplicate.id_number_hash, duplicate.id_number_masked)
-        duplicate.merged_into, duplicate.id_number_hash, duplicate.id_number_masked = survivor.id, None, None
+            moved_id = (duplicate.id_number_hash, duplicate.id_number_masked, duplicate.id_number_sealed)
+        duplicate.merged_into = survivor.id
+        duplicate.id_number_hash = duplicate.id_number_masked = duplicate.id_number_sealed = None
         # Closed by the merge itself: consumers read "merged" as closed-and-moved, so no archive.closed
         # (which would end what they are about to move).
         duplicate.archive_status, duplicate.closed_reason, duplicate.closed_on = "closed", ArchiveCloseReason.merged.value, today_local()
         await emit(uow, duplicate, CHILD_MERGED, ChildMerged(child_id=duplicate.id, survivor_id=survivor.id), actor=actor)
         await uow.children.save(duplicate)  # frees the ID number before the survivor takes it
         if moved_id:
-            survivor.id_number_hash, survivor.id_number_masked = moved_id
+            survivor.id_number_hash, survivor.id_number_masked, survivor.id_number_sealed = moved_id
             await uow.children.save(survivor)
         await uow.commit()

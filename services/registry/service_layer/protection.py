@@ -1,0 +1,97 @@
+"""Protection of the child's data (个人信息保护): the guardian's consent (知情同意), de-identification of
+closed archives after the retention period (去标识化), and re-sealing ID numbers under the newest key."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from uuid import UUID
+
+from services.registry.adapters.id_vault import IdVault
+from services.registry.domain.model import Child
+from services.registry.service_layer.handlers import ChildNotFound, contact_card, emit, open_child
+from shared.contracts.registry_v1 import (
+    ARCHIVE_DEIDENTIFIED,
+    CHILD_CONTACTS,
+    CONSENT_CHANGED,
+    ArchiveDeidentified,
+    Consent,
+    ConsentChanged,
+)
+
+PLACEHOLDER = "（已去标识化）"
+_BATCH = 200
+# What a person keeps once de-identified: the facts (status, relationship, capacity); no name, phone or free text.
+_PERSONAL = ("name", "phone", "work_place")
+
+
+async def record_consent(uow, child_id: UUID, consent: Consent, on: date, *, region: str, actor: str) -> Child:
+    """知情同意 given or withdrawn by the guardian; an event on registry.events when it changes."""
+    async with uow:
+        child = await open_child(uow, child_id, region)
+        if child.consent == consent.value:
+            return child
+        child.consent, child.consent_on = consent.value, on
+        await emit(uow, child, CONSENT_CHANGED, ConsentChanged(child_id=child.id, consent=consent, effective_on=on), actor=actor)
+        await uow.children.save(child)
+        await uow.commit()
+    return child
+
+
+async def reveal_id_number(uow, child_id: UUID, vault: IdVault, *, region: str) -> str | None:
+    """The full ID number of a child in the caller's area (None: none recorded)."""
+    async with uow:
+        child = await uow.children.get(child_id)
+    if child is None or not child.village_code.startswith(region):
+        raise ChildNotFound(child_id)
+    if not child.id_number_sealed:
+        return None
+    return vault.open(child.id_number_sealed, child.id_number_hash)
+
+
+def deidentify(child: Child, on: date) -> None:
+    """The archive keeps its pseudonymous id and its facts; names, phones and ID data go."""
+    child.name = PLACEHOLDER
+    for person in ("father", "mother", "guardian"):
+        value = getattr(child, person)
+        if value is not None:
+            setattr(child, person, {k: v for k, v in value.items() if k not in _PERSONAL})
+    child.id_number_hash = child.id_number_masked = child.id_number_sealed = None
+    child.deidentified_on = on
+
+
+async def purge_closed(uow_factory, *, retention_days: int, today: date, actor: str = "retention") -> int:
+    """De-identify every archive closed more than ``retention_days`` ago; returns how many. Consumers
+    are told (an event, and a contact card without names) so that they drop their copies too."""
+    done = 0
+    while True:
+        async with uow_factory() as uow:
+            ids = await uow.children.closed_until(today - timedelta(days=retention_days), limit=_BATCH)
+            for child_id in ids:
+                child = await uow.children.get(child_id)
+                deidentify(child, today)
+                await uow.children.forget_personal_records(child.id, PLACEHOLDER)
+                await emit(uow, child, ARCHIVE_DEIDENTIFIED, ArchiveDeidentified(child_id=child.id, deidentified_on=today), actor=actor)
+                await uow.emit(CHILD_CONTACTS, contact_card(child), aggregate_id=str(child.id),
+                               aggregate_version=child.version, region_code=child.village_code, actor=actor)
+                await uow.children.save(child)
+            await uow.commit()
+        done += len(ids)
+        if len(ids) < _BATCH:
+            return done
+
+
+async def rotate_keys(uow_factory, vault: IdVault) -> int:
+    """Re-seal every ID number sealed with an older key under the newest; returns how many. Once it
+    has run, the older keys can be taken out of SHOUHU_ID_ENCRYPTION_KEYS."""
+    done = 0
+    while True:
+        async with uow_factory() as uow:
+            ids = await uow.children.sealed_with_other_keys(vault.keys.current, limit=_BATCH)
+            for child_id in ids:
+                child = await uow.children.get(child_id)
+                child.id_number_sealed = vault.seal(vault.open(child.id_number_sealed, child.id_number_hash))
+                await uow.children.save(child)
+            await uow.commit()
+        done += len(ids)
+        if len(ids) < _BATCH:
+            return done
