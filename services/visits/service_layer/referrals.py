@@ -83,8 +83,8 @@ async def _emit(uow, r: Referral, event_type: EventType, data, actor: str) -> No
 
 
 async def _arm(uow, r: Referral) -> None:
-    """The timer of the stage's deadline, moved to the new stage's (an escalation pending for the old
-    one is dropped). The escalation has a key of its own: a timer's handler cannot re-arm its own row."""
+    """The timer of the stage's deadline, moved to the new stage's; the escalation pending for the old
+    stage (a key of its own, beside the deadline's) is dropped."""
     await uow.cancel_timer(DEADLINE, f"{r.id}:escalate")
     if r.due_at is None:
         await uow.cancel_timer(DEADLINE, str(r.id))
