@@ -6,13 +6,18 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from services.visits.adapters.orm import timers
+from services.visits.service_layer import referrals
 from shared.auth import Role, issue_token
+from shared.clock import today_local
 from shared.contracts.registry_v1 import (
+    ABSENCE_REPORTED,
     ARCHIVE_CLOSED,
     CHILD_GUARDED,
     CHILD_REGISTERED,
     CHILD_UNGUARDED,
     CHILD_UPDATED,
+    AbsenceReported,
     ArchiveClosed,
     ChildFactsChanged,
     ChildGuarded,
@@ -22,6 +27,7 @@ from shared.contracts.registry_v1 import (
 )
 from tests.conftest import scalar
 from tests.integration.visits.conftest import COUNTY, village
+from shared.timers import TimerPoller
 from tests.support import wait_until
 
 
@@ -138,3 +144,30 @@ async def test_an_agency_reads_a_case_only_while_it_is_open_and_closing_it_ends_
         await visits.publish(ARCHIVE_CLOSED, ArchiveClosed(child_id=child, reason="moved_away", closed_on=date.today()), child, village(4))
         closed = await until_cases(visits, child, lambda c: all(x["stage"] == "closed" for x in c), "every case closed")
     assert sorted(c["outcome"] for c in closed) == ["archive_closed", "resolved"]
+
+
+async def test_a_persuasion_deadline_passing_reports_in_writing_then_reminds_and_escalates(start_visits):
+    async with start_visits() as visits:
+        child = await visits.child(5, school="school-deadline", class_name="一班")
+        monday = today_local() - timedelta(days=7 + today_local().weekday())
+        absence = AbsenceReported(child_id=child, absence_id=uuid.uuid4(), school_id="school-deadline", from_date=monday,
+                                  to_date=monday + timedelta(days=2), school_days=3, excused=False)
+        await visits.publish(ABSENCE_REPORTED, absence, child, village(5))
+        [opened] = await until_cases(visits, child, lambda c: len(c) == 1, "the dropout case")
+        assert opened["stage"] == "persuasion"
+
+        async def fire_at(days: int) -> None:
+            poller = TimerPoller(timers, visits.app.state.runtime.uow, referrals.TIMER_HANDLERS,
+                                 now=lambda: datetime.now(UTC) + timedelta(days=days))
+            while await poller.fire_due():
+                pass
+
+        await fire_at(8)  # the 7 days of persuasion are over; the bureau's 2 working days are not
+        reported = await case(visits, opened["id"])
+        report = await visits.client.get(f"/api/v1/referrals/{opened['id']}/report", headers=visits.auth())
+        await fire_at(30)  # now they are, and the working day after the reminder too
+        escalated = await case(visits, opened["id"])
+    assert reported["stage"] == "reported"
+    assert [t["step"] for t in reported["timeline"]] == ["opened", "persuasion_deadline_passed", "reported"]
+    assert report.status_code == 200 and "期限届满" in report.text
+    assert [t["step"] for t in escalated["timeline"]][-2:] == ["reminded", "escalated"]
