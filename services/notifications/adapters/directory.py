@@ -15,6 +15,7 @@ from sqlalchemy import select
 from services.notifications.adapters.orm import contacts, users
 from services.notifications.config import Agencies, Agency
 from services.notifications.domain.model import recipient_key
+from shared.db import among
 from shared.contracts.notifications_v1 import Channel, MessageRequested, RecipientRole, RecipientSelector
 
 # A user not in the directory is still reached in the app.
@@ -34,21 +35,29 @@ class Directory:
     def __init__(self, agencies: Agencies) -> None:
         self.agencies = agencies
 
-    async def recipients(self, session, request: MessageRequested) -> list[Recipient]:
+    async def user_channels(self, session, requests: list[MessageRequested]) -> dict[str, list[Channel]]:
+        """The channels of the users the requests name, in one query (users not in the directory: none)."""
+        named = sorted({sel.user_id for r in requests for sel in r.recipients if sel.role is RecipientRole.user})
+        if not named:
+            return {}
+        rows = await session.execute(select(users.c.user_id, users.c.channels).where(among(users.c.user_id, "named")),
+                                     {"named": named})
+        return {u: [Channel(c) for c in channels] for u, channels in rows}
+
+    def recipients(self, request: MessageRequested, user_channels: dict[str, list[Channel]]) -> list[Recipient]:
         out: list[Recipient] = []
         for sel in request.recipients:
-            out += await self._select(session, request, sel)
+            out += self._select(request, sel, user_channels)
         return list({r.key: r for r in out}.values())  # the same person named twice gets one message
 
-    async def _select(self, session, request: MessageRequested, sel: RecipientSelector) -> list[Recipient]:
+    def _select(self, request: MessageRequested, sel: RecipientSelector, user_channels: dict[str, list[Channel]]) -> list[Recipient]:
         role, child = sel.role, request.child_id
         if role is RecipientRole.guardian:
             return [Recipient(recipient_key("guardian", child), role, _FAMILY_SMS)]
         if role is RecipientRole.parents:
             return [Recipient(recipient_key(p, child), role, _FAMILY_SMS) for p in ("father", "mother")]
         if role is RecipientRole.user:
-            stored = await session.scalar(select(users.c.channels).where(users.c.user_id == sel.user_id))
-            channels = [Channel(c) for c in stored] if stored else DEFAULT_USER_CHANNELS
+            channels = user_channels.get(sel.user_id) or DEFAULT_USER_CHANNELS
             return [Recipient(recipient_key("user", sel.user_id), role, channels)]
         agency = self.agencies.find(sel.agency, request.region_code)
         if agency is None:  # not configured for this place: a delivery with no channel, reported as failed

@@ -15,7 +15,7 @@ def subscriptions(notifier: Notifier, agencies: Agencies) -> list[Subscription]:
     subs = [
         Subscription(REGISTRY_CONTACTS, {}, Ordering.LATEST,
                      batch_handlers={CHILD_CONTACTS.name: handlers.contacts_changed}),
-        Subscription(NOTIFICATION_REQUESTS, {MESSAGE_REQUESTED.name: notifier.request_event}),
+        Subscription(NOTIFICATION_REQUESTS, {}, batch_handlers={MESSAGE_REQUESTED.name: notifier.requests_received}),
     ]
     for agency in agencies.streaming():
         answer = partial(notifier.agency_answer, code=agency.code)

@@ -77,6 +77,11 @@ async def contacts_changed(uow, events: list[EventEnvelope[ContactCard]]) -> Non
     await uow.session.execute(_upsert_cards, columns_of(rows))
 
 
+_new_requests = insert_rows(
+    requests, ("request_id", "kind", "urgency", "child_id", "region_code", "data", "requested_by")
+).on_conflict_do_nothing()
+
+
 class AnswerRefused(ValueError):
     """An agency's answer that cannot be applied; the agency is told why."""
 
@@ -92,6 +97,7 @@ class Notifier:
     ) -> None:
         self.directory, self.templates, self.channels = directory, templates, channels
         self.retries, self.quiet, self.timers, self.clock = retries, quiet, timers, clock
+        self._new_timers = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing()
         # Called once a transaction that planned an urgent delivery has committed (the urgent lane sets it).
         self.urgent_planned: Callable[[], None] = lambda: None
 
@@ -99,31 +105,40 @@ class Notifier:
 
     async def request(self, uow, req: MessageRequested, *, requested_by: str | None) -> list[UUID]:
         """Plan one delivery per (request, recipient, kind); returns the new ones (none on a repeat)."""
-        session = uow.session
-        await session.execute(
-            insert(requests).values(
-                request_id=req.request_id, kind=req.kind, urgency=req.urgency, child_id=req.child_id,
-                region_code=req.region_code, data=req.data, requested_by=requested_by,
-            ).on_conflict_do_nothing()
-        )
-        created = []
-        for r in await self.directory.recipients(session, req):
-            delivery_id = await session.scalar(
-                insert(deliveries).values(
-                    id=uuid4(), request_id=req.request_id, kind=req.kind, recipient=r.key, recipient_role=r.role,
-                    agency_code=r.agency.code if r.agency else None, channels=list(r.channels),
-                    channel=r.channels[0] if r.channels else None, status=Status.queued,
-                ).on_conflict_do_nothing(constraint="uq_deliveries_once").returning(deliveries.c.id)
-            )
-            if delivery_id is not None:
-                await self._schedule(session, delivery_id, 1, self.clock(), urgent=req.urgency is Urgency.urgent)
-                created.append(delivery_id)
-        if created and req.urgency is Urgency.urgent:
-            uow.after_commit(self.urgent_planned)
-        return created
+        return await self.plan(uow, [(req, requested_by)])
 
-    async def request_event(self, uow, event: EventEnvelope[MessageRequested]) -> None:
-        await self.request(uow, event.data, requested_by=event.producer)
+    async def requests_received(self, uow, events: list[EventEnvelope[MessageRequested]]) -> None:
+        await self.plan(uow, [(e.data, e.producer) for e in events])
+
+    async def plan(self, uow, asked: list[tuple[MessageRequested, str | None]]) -> list[UUID]:
+        """Plan the deliveries of many requests in four statements (requests, recipients' channels,
+        deliveries, their first attempts); returns the new deliveries (none for a repeated request)."""
+        session, now = uow.session, self.clock()
+        reqs = [req for req, _ in asked]
+        await session.execute(_new_requests, columns_of([{
+            "request_id": req.request_id, "kind": req.kind, "urgency": req.urgency, "child_id": req.child_id,
+            "region_code": req.region_code, "data": req.data, "requested_by": by,
+        } for req, by in asked]))
+        users = await self.directory.user_channels(session, reqs)
+        rows = [{
+            "id": uuid4(), "request_id": req.request_id, "kind": req.kind, "recipient": r.key,
+            "recipient_role": r.role, "agency_code": r.agency.code if r.agency else None, "channels": list(r.channels),
+            "channel": r.channels[0] if r.channels else None, "status": Status.queued, "attempt_seq": 1,
+        } for req in reqs for r in self.directory.recipients(req, users)]
+        if not rows:
+            return []
+        created = dict((await session.execute(
+            insert(deliveries).values(rows).on_conflict_do_nothing(constraint="uq_deliveries_once")
+            .returning(deliveries.c.id, deliveries.c.request_id)
+        )).all())
+        urgent = {req.request_id for req in reqs if req.urgency is Urgency.urgent}
+        first = [{"kind": URGENT_ATTEMPT if created[d] in urgent else ATTEMPT, "key": f"{d}:1", "due_at": now,
+                  "payload": {"delivery_id": str(d)}} for d in created]
+        if first:
+            await session.execute(self._new_timers, columns_of(first))
+        if urgent & set(created.values()):
+            uow.after_commit(self.urgent_planned)
+        return list(created)
 
     # --- attempts (timers) --------------------------------------------------------
 

@@ -8,6 +8,8 @@ from email.header import decode_header, make_header
 from sqlalchemy import text
 
 from services.notifications.adapters.orm import users
+from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT
+from shared.contracts.notifications_v1 import MESSAGE_REQUESTED
 from tests.integration.notifications.helpers import (
     EDUCATION,
     GUARDIAN_PHONE,
@@ -76,3 +78,44 @@ async def test_a_request_names_no_one_twice_and_repeating_it_plans_nothing(drive
     async with engines["notifications"].connect() as conn:
         n = await conn.scalar(text("SELECT count(*) FROM deliveries WHERE request_id = :r"), {"r": request.request_id})
     assert n == 1
+
+
+async def test_a_run_of_requests_is_planned_together_and_a_repeated_run_plans_nothing(driven, engines):
+    notifier, uow, _ = driven
+    child = await add_child(uow)
+    async with uow() as u:
+        await u.session.execute(users.insert().values(user_id="helper-9", phone="13600136009", channels=["sms", "inbox"]))
+        await u.commit()
+    normal = message("absence_notice", [{"role": "guardian"}, {"role": "parents"}], child_id=child)
+    urgent = message("violence_report", [{"role": "agency", "agency": "public_security"}], urgency="urgent")
+    helper = message("visit_reminder", [{"role": "user", "user_id": "helper-9"}, {"role": "user", "user_id": "nobody"}],
+                     due_on="2026-12-01")
+    woken = []
+    notifier.urgent_planned = lambda: woken.append(True)
+
+    def run():
+        return [MESSAGE_REQUESTED.envelope(r, producer="visits", aggregate_id=str(r.request_id), aggregate_version=1,
+                                           region_code=r.region_code) for r in (normal, urgent, helper)]
+
+    async with uow() as u:
+        await notifier.requests_received(u, run())
+        assert woken == []  # not before the plan commits
+        await u.commit()
+    assert woken == [True]
+    async with uow() as u:  # the sender retrying the whole run: new events, same requests
+        await notifier.requests_received(u, run())
+        await u.commit()
+    assert woken == [True]
+    async with engines["notifications"].connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT d.recipient, d.channels, t.kind FROM deliveries d JOIN timers t ON t.payload->>'delivery_id' = d.id::text "
+            "WHERE d.request_id = ANY(:r) ORDER BY d.recipient"),
+            {"r": [normal.request_id, urgent.request_id, helper.request_id]})).all()
+    assert [(r.recipient.partition(":")[0], r.channels, r.kind) for r in rows] == [
+        ("agency", ["webhook", "email"], URGENT_ATTEMPT),
+        ("father", ["sms"], ATTEMPT),
+        ("guardian", ["sms"], ATTEMPT),
+        ("mother", ["sms"], ATTEMPT),
+        ("user", ["sms", "inbox"], ATTEMPT),  # helper-9, from the directory
+        ("user", ["inbox"], ATTEMPT),  # nobody: not in the directory, reached in the app
+    ]
