@@ -29,6 +29,7 @@ from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from services.registry.domain.rules import RuleViolation, id_check_char
+from shared.spreadsheets import neutralise
 from shared.contracts.registry_v1 import (
     Gender,
     GuardianCapacity,
@@ -329,16 +330,6 @@ def natural_key(child: dict[str, Any], key: str) -> str:
     (keyed, so the table reveals nothing of them)."""
     parts = (normalise_name(child["name"]), str(child["birth_date"]), child["village_code"], (child.get("id_number") or "").upper())
     return hmac.new(key.encode(), "|".join(parts).encode(), hashlib.sha256).hexdigest()
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula is written as text (OWASP CSV injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def to_cells(body: dict[str, Any]) -> list[Any]:

@@ -10,6 +10,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from shared.spreadsheets import neutralise
+
 # Chinese names of the values that figures are broken down by (the terms users and forms use).
 ZH = {
     "both_parents_out": "父母双方外出务工", "one_out_other_incapable": "一方外出另一方无监护能力",
@@ -45,7 +47,7 @@ _templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent
 
 
 def _cell(value):
-    return "" if value is None else value if isinstance(value, (int, float)) else str(value)
+    return "" if value is None else value if isinstance(value, (int, float)) else neutralise(str(value))
 
 
 def to_xlsx(report: dict) -> bytes:
@@ -66,12 +68,12 @@ def to_xlsx(report: dict) -> bytes:
             sheet.append([])
             sheet.append([zh, "人数"])
             for k, v in data[key].items():
-                sheet.append([ZH.get(k, k), v])
+                sheet.append([_cell(ZH.get(k, k)), v])
         if section == "visits":
             sheet.append([])
             sheet.append(["走访规则", "未达标周期", "应走访次数", "已走访次数"])
             for rule, m in data["missed_by_rule"].items():
-                sheet.append([rule, m.get("windows", 0), m.get("required", 0), m.get("done", 0)])
+                sheet.append([_cell(rule), m.get("windows", 0), m.get("required", 0), m.get("done", 0)])
     places = wb.create_sheet("下级地区")
     places.append([zh for zh, _ in PLACE_COLUMNS])
     for p in report["places"]:
