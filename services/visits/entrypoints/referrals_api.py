@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.referrals import Referral, county_policies
@@ -37,6 +37,11 @@ class ReferralIn(_Strict):
 
 class OutcomeIn(_Strict):
     outcome: ReferralOutcome = Field(description="returned 已返校复学, transferred 已转学, exempted 免学/缓学, suspended 休学, legal_measures, resolved")
+
+
+class DeadlineIn(_Strict):
+    due_at: datetime = Field(description="新的期限 (with its time zone, e.g. 2026-12-10T00:00:00+08:00)")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)] = Field(description="改期原因")
 
 
 class CalendarIn(_Strict):
@@ -159,6 +164,15 @@ async def report_outcome(referral_id: UUID, body: OutcomeIn, request: Request, p
         if not r.is_open:
             raise HTTPException(409, detail={"message_zh": "该案件已结案", "message_en": "the case is closed"})
         await referrals.close(uow, r, body.outcome, actor=principal.subject, agency=principal.agency)
+        await uow.commit()
+    return _out(r)
+
+
+@router.put("/referrals/{referral_id}/deadline", response_model=ReferralOut, summary="改期 Move the current stage's deadline")
+async def move_deadline(referral_id: UUID, body: DeadlineIn, request: Request, principal: RuleWriter) -> dict:
+    async with _uow(request) as uow:
+        r = await _call(_case(uow, referral_id, principal, for_update=True))
+        await _call(referrals.move_deadline(uow, r, body.due_at, reason=body.reason, actor=principal.subject))
         await uow.commit()
     return _out(r)
 

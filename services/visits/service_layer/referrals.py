@@ -249,6 +249,20 @@ async def acknowledge(uow, r: Referral, *, actor: str, agency: str | None, at: d
     await uow.referrals.save(r)
 
 
+async def move_deadline(uow, r: Referral, due_at: datetime, *, reason: str, actor: str) -> None:
+    """改期: the office moves the current stage's deadline (a holiday the calendar missed, a case
+    handed over); the timer moves with it and the timeline says who moved it and why."""
+    if not r.is_open or r.due_at is None:
+        raise Refusal("no_deadline", "该案件当前没有期限可调整", "the case has no running deadline to move", "due_at")
+    if due_at <= now():
+        raise Refusal("due_at_past", "新的期限须晚于现在", "the new deadline must be in the future", "due_at")
+    await uow.referrals.log(r.id, "deadline_moved", actor, stage=str(r.stage), before=r.due_at.isoformat(),
+                            after=due_at.isoformat(), reason=reason)
+    r.due_at = due_at
+    await _arm(uow, r)
+    await uow.referrals.save(r)
+
+
 async def close(uow, r: Referral, outcome: ReferralOutcome, *, actor: str, on: date | None = None, **detail: Any) -> None:
     """结案"""
     on = on or today_local()

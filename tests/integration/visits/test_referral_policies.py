@@ -171,3 +171,22 @@ async def test_a_persuasion_deadline_passing_reports_in_writing_then_reminds_and
     assert [t["step"] for t in reported["timeline"]] == ["opened", "persuasion_deadline_passed", "reported"]
     assert report.status_code == 200 and "期限届满" in report.text
     assert [t["step"] for t in escalated["timeline"]][-2:] == ["reminded", "escalated"]
+
+
+async def test_an_office_moves_a_deadline_and_its_timer_moves_with_it(start_visits):
+    async with start_visits() as visits:
+        child = await visits.child(6)
+        await visits.publish(CHILD_UNGUARDED, ChildUnguarded(child_id=child, cause="no_guardian"), child, village(6))
+        [opened] = await until_cases(visits, child, lambda c: len(c) == 1, "the case")
+        later = datetime.now(UTC) + timedelta(days=10)
+        url = f"/api/v1/referrals/{opened['id']}/deadline"
+        r = await visits.client.put(url, json={"due_at": later.isoformat(), "reason": "x"}, headers=visits.auth())
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+        r = await visits.client.put(url, json={"due_at": "2020-01-01T00:00:00+08:00", "reason": "节假日调整"}, headers=visits.auth())
+        assert r.status_code == 422 and r.json()["detail"]["errors"][0]["field"] == "due_at"
+        r = await visits.client.put(url, json={"due_at": later.isoformat(), "reason": "节假日调整"}, headers=visits.auth())
+        assert r.status_code == 200, r.text
+        due = await scalar(visits.engine, "SELECT due_at FROM timers WHERE kind = 'referral_deadline' AND key = :k", k=opened["id"])
+        moved = (await case(visits, opened["id"]))["timeline"][-1]
+    assert abs((due - later).total_seconds()) < 1
+    assert (moved["step"], moved["detail"]["reason"]) == ("deadline_moved", "节假日调整")
