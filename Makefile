@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install browser field-app db run test test-fast bench clean
+.PHONY: install browser field-app db run test test-fast bench chaos clean
 
 # uv itself lives in its own small venv, so `uv sync` can keep .venv exactly as locked.
 $(UV):
@@ -58,6 +58,11 @@ test-fast: install browser field-app
 
 bench: db
 	$(BIN)/python -m bench
+
+# Jepsen-style faults (chaos/): its own PostgreSQL cluster and Redis server, started and broken at will;
+# needs PostgreSQL's server binaries and redis-server installed, not running. Knobs: CHAOS_SECONDS, CHAOS_RATE, CHAOS_SEED.
+chaos: install
+	$(BIN)/python -m chaos
 
 clean:
 	rm -rf $(VENV) $(TOOLS) test-artifacts .pytest_cache $(FIELD)/node_modules $(FIELD)/dist
