@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
+from services.registry.adapters.id_vault import IdVault
 from services.registry.app import SPEC as REGISTRY
 from services.registry.domain.rules import id_check_char
 from services.registry.service_layer import protection
@@ -69,6 +70,37 @@ async def _register(client, settings, **over) -> str:
 async def _row(engines, child_id: str) -> dict:
     async with engines["registry"].connect() as conn:
         return dict((await conn.execute(text("SELECT * FROM children WHERE id = :id"), {"id": child_id})).mappings().one())
+
+
+async def test_the_number_is_sealed_in_the_database_an_admin_sees_it_and_rotation_reseals_it(settings, engines):
+    county = fresh_county()
+    number = id_number(date(2014, 6, 1), county)
+    old_keys = _spec("2025")
+    settings = settings.model_copy(update={"id_encryption_keys": old_keys})
+    async with running_app(REGISTRY, settings) as (_, client):
+        child_id = await _register(client, settings, village_code=f"{county}001001", id_number=number)
+        row = await _row(engines, child_id)
+        assert row["id_number_sealed"].startswith("2025:")
+        assert number not in json.dumps(row, default=str)  # not in clear anywhere in the row
+        r = await client.get(f"{CHILDREN}/{child_id}/id-number", headers=token(settings))
+        assert r.status_code == 200 and r.json()["id_number"] == number
+        township = token(settings, Role.township, f"{county}001")
+        assert (await client.get(f"{CHILDREN}/{child_id}/id-number", headers=township)).status_code == 403
+        assert number not in (await client.get(f"{CHILDREN}/{child_id}", headers=township)).text
+        # Search by the full number still works (the keyed hash).
+        found = await client.get(CHILDREN, params={"q": number}, headers=token(settings))
+        assert [c["id"] for c in found.json()["items"]] == [child_id]
+
+    rotated = settings.model_copy(update={"id_encryption_keys": old_keys + "," + _spec("2026")})
+    async with running_app(REGISTRY, rotated) as (app, client):
+        rt = app.state.runtime
+        assert await protection.rotate_keys(rt.uow, IdVault.from_settings(rotated)) >= 1
+        assert (await _row(engines, child_id))["id_number_sealed"].startswith("2026:")
+        assert await protection.rotate_keys(rt.uow, IdVault.from_settings(rotated)) == 0
+    only_new = rotated.model_copy(update={"id_encryption_keys": rotated.id_encryption_keys.split(",")[1]})
+    async with running_app(REGISTRY, only_new) as (_, client):
+        r = await client.get(f"{CHILDREN}/{child_id}/id-number", headers=token(only_new))
+        assert r.json()["id_number"] == number  # the old key is no longer needed
 
 
 async def test_consent_is_recorded_withdrawn_and_announced_on_registry_events(settings, engines):

@@ -9,13 +9,16 @@ from uuid import uuid4
 
 import pytest
 
+from services.registry.adapters.id_vault import IdVault
 from services.registry.domain.rules import RuleViolation, id_check_char
 from services.registry.service_layer import handlers
+from shared.crypto import KeyRing
 from shared.contracts.registry_v1 import REGISTRY_CONTACTS, REGISTRY_EVENTS
 from tests.support import child_payload
 from tests.unit.fakes import FakeUnitOfWork
 
 KEY = "unit-test-id-hash-key"
+VAULT = IdVault(KEY, KeyRing.derived(KEY))
 VILLAGE = "410523100201"
 TOWNSHIP = VILLAGE[:9]
 
@@ -36,12 +39,12 @@ def registration(**over) -> dict:
 
 
 async def register(uow: FakeUnitOfWork, **over):
-    child = await handlers.register_child(uow, registration(**over), actor="clerk-1", id_hash_key=KEY)
+    child = await handlers.register_child(uow, registration(**over), actor="clerk-1", vault=VAULT)
     return child
 
 
 async def update(uow: FakeUnitOfWork, child_id, patch: dict, *, region: str = TOWNSHIP):
-    return await handlers.update_child(uow, child_id, patch, region=region, actor="clerk-2", id_hash_key=KEY)
+    return await handlers.update_child(uow, child_id, patch, region=region, actor="clerk-2", vault=VAULT)
 
 
 def personal_values(data: dict) -> list[str]:
@@ -80,7 +83,7 @@ async def test_registration_emits_registered_guardian_assigned_and_a_contact_car
 async def test_registry_events_carry_no_name_phone_or_id_number():
     uow = FakeUnitOfWork()
     data = registration(id_number=ID_NUMBER)
-    child = await handlers.register_child(uow, data, actor="clerk-1", id_hash_key=KEY)
+    child = await handlers.register_child(uow, data, actor="clerk-1", vault=VAULT)
 
     on_events = [e.envelope.model_dump_json() for e in uow.events if e.event_type.stream == REGISTRY_EVENTS]
     assert len(on_events) == 2

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from services.registry.adapters.id_vault import IdVault
 from services.registry.domain.model import Child
 from services.registry.domain.rules import RuleViolation, age_notice, check_id_number, check_region_prefix
 from services.registry.entrypoints.schemas import ChildCreated, ChildIn, ChildOut, ChildPage, ChildPatch, Notice
@@ -95,7 +96,7 @@ async def register_child(body: ChildIn, request: Request, response: Response,
         with answering():
             child = await handlers.register_child(
                 rt.uow(), body.model_dump(exclude={"client_id"}), actor=principal.subject,
-                id_hash_key=rt.settings.id_hash_key, client_id=body.client_id, region=principal.region,
+                vault=IdVault.from_settings(rt.settings), client_id=body.client_id, region=principal.region,
             )
     except handlers.AlreadyRegistered as replay:
         child = replay.child
@@ -144,7 +145,7 @@ async def update_child(
     with answering():
         child = await handlers.update_child(
             rt.uow(), child_id, body.model_dump(exclude_unset=True), region=principal.region,
-            actor=principal.subject, id_hash_key=rt.settings.id_hash_key, expected_version=expected,
+            actor=principal.subject, vault=IdVault.from_settings(rt.settings), expected_version=expected,
         )
     return _out(child)
 
@@ -176,7 +177,7 @@ async def list_children(
     name, id_hash = q, None
     if q:
         try:  # a full, valid ID number is looked up by its keyed hash; anything else is a name
-            id_hash, name = handlers.id_number_hash(check_id_number(q), rt.settings.id_hash_key), None
+            id_hash, name = IdVault.from_settings(rt.settings).hash(check_id_number(q)), None
         except RuleViolation:
             pass
     async with rt.uow() as uow:

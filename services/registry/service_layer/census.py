@@ -25,12 +25,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DataError, IntegrityError
 
+from services.registry.adapters.id_vault import IdVault
 from services.registry.adapters.census_batch import BatchUnitOfWork, RowWrites
 from services.registry.adapters.orm import census_import_rows, census_imports, census_keys, children
 from services.registry.domain import census
 from services.registry.domain.rules import RuleViolation
 from services.registry.entrypoints.schemas import ChildIn
-from services.registry.service_layer.handlers import id_number_hash, register_child
+from services.registry.service_layer.handlers import register_child
 from shared.errors import describe
 from shared.logs import log_fields
 from shared.outbox import Outbox
@@ -155,6 +156,7 @@ class CensusImporter:
         self.name = f"census-{uuid4().hex[:12]}"
         spec, settings = runtime.spec, runtime.settings
         self.outbox = Outbox(spec.outbox, spec.name, settings.stream_namespace)
+        self.vault = IdVault.from_settings(settings)
 
     async def submit(self, *, filename: str, content: bytes, actor: str, region: str) -> UUID:
         """Store the roster as a job; a roster of one chunk or less is processed at once, here.
@@ -275,7 +277,7 @@ class CensusImporter:
                 continue
             uow = BatchUnitOfWork(RowWrites(session), self.outbox, open_id_numbers)
             try:
-                child = await register_child(uow, c.body, actor=job.actor, id_hash_key=self.rt.settings.id_hash_key)
+                child = await register_child(uow, c.body, actor=job.actor, vault=self.vault)
             except RuleViolation as v:
                 field_path = _column(v.field or "")
                 outcomes[c.row] = Outcome(c.row, "rejected", errors=[census.problem(
@@ -305,8 +307,7 @@ class CensusImporter:
 
     async def _open_id_numbers(self, session, valid: list[Checked]) -> dict[str, UUID]:
         """The chunk's ID numbers already on open archives, in one query instead of one per row."""
-        key = self.rt.settings.id_hash_key
-        hashes = [id_number_hash(c.body["id_number"], key) for c in valid if c.body.get("id_number")]
+        hashes = [self.vault.hash(c.body["id_number"]) for c in valid if c.body.get("id_number")]
         if not hashes:
             return {}
         return dict((await session.execute(

@@ -3,12 +3,11 @@ and its events (through the outbox) commit in one transaction."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import date
 from typing import Any
 from uuid import UUID, uuid4
 
+from services.registry.adapters.id_vault import IdVault
 from services.registry.domain import guardianship
 from services.registry.domain.model import CONTACT_FIELDS, Child, changed_fields
 from services.registry.domain.rules import RuleViolation, check_id_number, mask_id_number
@@ -63,10 +62,6 @@ def archive_closed(child: Child) -> Conflict:
                     "the archive is closed and read-only; reopen it first", child_id=child.id, closed_reason=child.closed_reason)
 
 
-def id_number_hash(id_number: str, key: str) -> str:
-    return hmac.new(key.encode(), id_number.encode(), hashlib.sha256).hexdigest()
-
-
 def not_future(day: date, field: str) -> None:
     if day > today_local():
         raise RuleViolation("date_future", "日期不能晚于今天", "the date is in the future").at(field)
@@ -97,7 +92,7 @@ class AlreadyRegistered(Exception):
         self.child = child
 
 
-async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: str, client_id: UUID | None = None,
+async def register_child(uow, data: dict[str, Any], *, actor: str, vault: IdVault, client_id: UUID | None = None,
                          region: str = "") -> Child:
     """建档. With ``client_id`` (made on the phone that queued the registration) the archive takes
     that id, so sending it again after a lost answer raises AlreadyRegistered instead of a second archive."""
@@ -112,7 +107,7 @@ async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: 
                 raise Conflict("client_id_taken", "client_id 已用于另一份档案", "client_id already names another archive").at("client_id")
             raise AlreadyRegistered(known)
         if id_number:
-            await _protect_id_number(uow, child, id_number, id_hash_key)
+            await _protect_id_number(uow, child, id_number, vault)
         await _emit_facts(uow, child, registered=True, changed=list(child.flat()), actor=actor)
         await settle_guardianship(uow, child, actor=actor, agreement_in_force=False)
         await uow.children.add(child)
@@ -120,7 +115,7 @@ async def register_child(uow, data: dict[str, Any], *, actor: str, id_hash_key: 
     return child
 
 
-async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: str, actor: str, id_hash_key: str,
+async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: str, actor: str, vault: IdVault,
                        expected_version: int | None = None) -> Child:
     """A correction or change of the archive's facts. Removing the guardian ends the agreement in
     force with them; both parents back home closes the archive (the child is no longer left behind).
@@ -150,9 +145,9 @@ async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: st
                     "guardian_incomplete", "新监护人需填写姓名和关系", "a new guardian needs a name and a relationship"
                 ).at("guardian")
         if id_number:
-            await _protect_id_number(uow, child, id_number, id_hash_key)
+            await _protect_id_number(uow, child, id_number, vault)
         elif id_given:
-            child.id_number_hash = child.id_number_masked = None
+            child.id_number_hash = child.id_number_masked = child.id_number_sealed = None
         elif child.id_number_hash and (child.birth_date, child.gender) != (before["birth_date"], before["gender"]):
             # The number embeds both; without it the new values cannot be checked against it.
             raise RuleViolation(
@@ -212,12 +207,12 @@ async def close(uow, child: Child, reason: ArchiveCloseReason, on: date, *, acto
     await emit(uow, child, ARCHIVE_CLOSED, ArchiveClosed(child_id=child.id, reason=reason, closed_on=on), actor=actor)
 
 
-async def _protect_id_number(uow, child: Child, id_number: str, key: str) -> None:
+async def _protect_id_number(uow, child: Child, id_number: str, vault: IdVault) -> None:
     try:
         v = check_id_number(id_number, birth_date=child.birth_date, gender=child.gender)
     except RuleViolation as violation:
         raise violation.at("id_number") from None
-    child.id_number_hash, child.id_number_masked = id_number_hash(v, key), mask_id_number(v)
+    child.id_number_hash, child.id_number_masked, child.id_number_sealed = vault.hash(v), mask_id_number(v), vault.seal(v)
     existing = await uow.children.open_with_id_number(child.id_number_hash, other_than=child.id)
     if existing:
         raise Conflict(
