@@ -43,10 +43,12 @@ self.addEventListener('fetch', (event) => {
     })())
     return
   }
-  // Hashed assets never change under one name: the cache first.
+  // Hashed assets never change under one name: the cache first. ignoreVary: the page asks for its
+  // module script with an Origin header (crossorigin) that the worker's own install fetch had not, and
+  // the answer varies on Origin, so a plain match missed and a reload without signal came up blank.
   event.respondWith((async () => {
     const cache = await caches.open(CACHE)
-    const hit = await cache.match(event.request)
+    const hit = await cache.match(event.request, { ignoreVary: true })
     if (hit) return hit
     const fresh = await fetch(event.request)
     if (fresh.ok) await cache.put(event.request, fresh.clone())

@@ -46,11 +46,16 @@ export async function start() {
     history.replaceState(null, '', location.pathname)  // keep the token out of the address bar and history
   }
   signIn(fromLink || localStorage.getItem('shouhu.token') || '')
+  // The APIs' addresses, kept for opening the app with no signal: the first page load fetches
+  // config.json before the service worker controls it, so the worker may not have it to serve.
   try {
     const res = await fetch('config.json')
-    if (res.ok) session.apis = (await res.json()).apis || {}
+    if (res.ok) {
+      session.apis = (await res.json()).apis || {}
+      localStorage.setItem('shouhu.apis', JSON.stringify(session.apis))
+    }
   } catch {
-    // Offline: the defaults below (the service worker serves the last config when it has one).
+    session.apis = JSON.parse(localStorage.getItem('shouhu.apis') || '{}')
   }
 }
 

@@ -1,10 +1,17 @@
-// Visit records wait here (localStorage, per user) until the visits API has them. Each carries the
-// client_id made when it was written, so sending it again after a lost answer never makes a second
-// record: the API answers the one it already has.
+// Every write made on the phone waits here (localStorage, per user) until its service has it: visit
+// records and the registry's changes alike, so a village without signal loses nothing. Each is made
+// safe to send twice: records and registrations carry the client_id made when they were written (the
+// API answers the one it already has); an absence or agreement sent again is refused as already
+// there (409), which means it arrived; an archive change carries the version the user saw (If-Match),
+// and a change made meanwhile by someone else is shown to the user, never overwritten.
 import { reactive } from 'vue'
 import { ApiError, call, session } from './api.js'
+import { flat } from './archive.js'
 
 export const outbox = reactive({ items: [], sending: false })
+
+// 409s that mean "this is already on the server": the lost answer of an earlier send.
+const ALREADY_THERE = new Set(['absence_overlaps', 'agreement_in_force'])
 
 // crypto.randomUUID exists only in secure contexts; a village server may be reached over plain http.
 function uuid() {
@@ -21,16 +28,54 @@ function save() {
   localStorage.setItem(key(), JSON.stringify(outbox.items))
 }
 
+// A queue saved by the first version of the app holds visit records only (no service or path).
+const RECORD = { service: 'visits', method: 'POST', path: '/api/v1/records', headers: {} }
+
 export function loadOutbox() {
   outbox.items = JSON.parse(localStorage.getItem(key()) || '[]')
+    .map((item) => (item.path ? item : { ...RECORD, ...item, what: item.body.kind, on: item.body.visited_on }))
 }
 
-export function enqueueRecord(body, label) {
-  const item = { client_id: uuid(), body, label, state: 'queued', error: null, made_at: Date.now() }
+// request: {service, path, method?, body, headers?, keyed? (the body carries the client_id), seen? (the
+// archive's fields as the user saw them, for a conflict)}; label and what (an i18n key) name it in the list.
+export function enqueue(request, label, what, on = '') {
+  const client_id = uuid()
+  const body = request.keyed ? { ...request.body, client_id } : request.body
+  const item = {
+    method: 'POST', headers: {}, ...request, body, client_id, label, what, on,
+    state: 'queued', error: null, current: null, made_at: Date.now(),
+  }
   outbox.items.push(item)
   save()
   flush()
   return item
+}
+
+export function enqueueRecord(body, label) {
+  return enqueue({ ...RECORD, body, keyed: true }, label, body.kind, body.visited_on)
+}
+
+async function send(item) {
+  try {
+    await call(item.service, item.path, { method: item.method, body: item.body, headers: item.headers })
+    item.state = 'sent'
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status >= 500) throw err  // no signal (or the server is down): later
+    const code = err.body?.detail?.code
+    if (err.status === 409 && ALREADY_THERE.has(code)) {
+      item.state = 'sent'
+    } else if (err.status === 409 && code === 'version_conflict') {
+      const current = await call(item.service, item.path)
+      const now = flat(current)
+      // Our own change whose answer was lost is on the server already; anything else is the user's choice.
+      const ours = Object.entries(flat(item.body)).every(([field, value]) => now[field] === value)
+      item.state = ours ? 'sent' : 'conflict'
+      item.current = ours ? null : current
+    } else {
+      item.state = 'failed'  // refused: shown to the user with the reason, never dropped silently
+      item.error = err.body
+    }
+  }
 }
 
 export async function flush() {
@@ -39,12 +84,9 @@ export async function flush() {
   try {
     for (const item of outbox.items.filter((i) => i.state === 'queued')) {
       try {
-        await call('visits', '/api/v1/records', { method: 'POST', body: { ...item.body, client_id: item.client_id } })
-        item.state = 'sent'
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.status >= 500) break  // no signal (or the server is down): later
-        item.state = 'failed'  // refused: shown to the user with the reason, never dropped silently
-        item.error = err.body
+        await send(item)
+      } catch {
+        break
       }
       save()
     }
@@ -60,6 +102,14 @@ export function retry(item) {
   item.error = null
   save()
   flush()
+}
+
+// The user keeps her change over the archive as it is now: sent again against its current version.
+export function keepMine(item) {
+  item.headers = { ...item.headers, 'If-Match': String(item.current.version) }
+  item.seen = flat(item.current)
+  item.current = null
+  retry(item)
 }
 
 export function discard(item) {

@@ -1,4 +1,4 @@
-"""The field app in headless Chromium against the registry and visits, each in this process behind a
+"""The field app in headless Chromium against the registry, visits and reporting, each in this process behind a
 real uvicorn server (the browser needs real ports), on the test databases and a stream namespace
 of the test's own. The app is the build `make field-app` leaves in apps/field/dist."""
 
@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from services.registry.app import SPEC as REGISTRY
+from services.reporting.app import SPEC as REPORTING
 from services.visits.app import SPEC as VISITS
 from shared.auth import Role, issue_token
 from shared.service import create_app
@@ -51,6 +52,7 @@ class Field:
 
     registry: str
     visits: str
+    reporting: str
     settings: object
     engines: dict
     county: str
@@ -111,10 +113,12 @@ class Field:
 async def field(settings, engines):
     if not BUILT.exists():
         pytest.fail(f"the field app is not built ({BUILT} is missing): run `make field-app` (npm ci and npm run build in apps/field)")
-    registry_port, visits_port = free_port(), free_port()
-    registry_url, visits_url = f"http://127.0.0.1:{registry_port}", f"http://127.0.0.1:{visits_port}"
-    # The app is served by visits and calls the registry across origins: allowed by the registry's
+    ports = {name: free_port() for name in ("registry", "visits", "reporting")}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    # The app is served by visits and calls the registry and reporting across origins: allowed by their
     # CORS setting, found through the visits service's field_app_apis.
-    async with serving(REGISTRY, settings.model_copy(update={"cors_origins": visits_url}), registry_port), \
-            serving(VISITS, settings.model_copy(update={"field_app_apis": f"registry={registry_url}"}), visits_port):
-        yield Field(registry_url, visits_url, settings, engines, fresh_county())
+    across = settings.model_copy(update={"cors_origins": urls["visits"]})
+    apis = f"registry={urls['registry']},reporting={urls['reporting']}"
+    async with serving(REGISTRY, across, ports["registry"]), serving(REPORTING, across, ports["reporting"]), \
+            serving(VISITS, settings.model_copy(update={"field_app_apis": apis}), ports["visits"]):
+        yield Field(urls["registry"], urls["visits"], urls["reporting"], settings, engines, fresh_county())

@@ -3,11 +3,15 @@ task, and find the result through the services' APIs. Screenshots go to test-art
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.async_api import expect
 
 from shared.auth import Role
+from shared.clock import today_local
 from tests.browser import screenshot_path
 from tests.conftest import scalar
+from tests.support import wait_until
 
 
 async def test_a_helper_sees_her_children_and_worklist_and_records_a_visit(field, browser):
@@ -94,11 +98,12 @@ async def test_a_class_teacher_records_a_talk_and_reports_an_absence(field, brow
         await page.fill("#days", "1")
         await page.locator("[data-test=send]").click()
         await expect(page.locator("[data-test=message]")).to_contain_text("张伟")
+        await expect(page.locator("[data-test=outbox] li[data-what=absence]")).to_have_attribute("data-state", "sent")
         await page.screenshot(path=screenshot_path("field-teacher-absence"), full_page=True)
 
         absences = (await field.api("registry", "GET", f"/api/v1/children/{pupil}/absences")).json()
         assert [(a["school_days"], a["excused"]) for a in absences] == [(1, False)]
-        talk_id = await page.locator("[data-test=outbox] li[data-state=sent]").get_attribute("data-client-id")
+        talk_id = await page.locator("[data-test=outbox] li[data-what=talk]").get_attribute("data-client-id")
         talk = (await field.api("visits", "GET", f"/api/v1/records/{talk_id}")).json()
         assert (talk["kind"], talk["helper_role"], talk["child_id"]) == ("talk", "class_teacher", pupil)
     finally:
@@ -130,37 +135,145 @@ async def test_a_village_supervisor_registers_a_child_and_sees_a_conflicting_cha
         await page.fill("#guardian", "姑姑")
         await page.select_option("#relationship", "relative")
         await page.locator("[data-test=send]").click()
-        await expect(page.locator("[data-test=conflict]")).to_be_visible()
-        await expect(page.locator("[data-test=current]")).to_contain_text("外公")
-        await expect(page.locator("[data-test=mine]")).to_contain_text("姑姑")
+        # Both versions side by side, field by field, in words: her change, and the archive now.
+        change = page.locator("[data-test=outbox] li[data-state=conflict]")
+        await expect(change.locator("[data-test=conflict]")).to_be_visible()
+        await expect(change.locator("[data-field='guardian.name'] [data-test=current]")).to_have_text("外公")
+        await expect(change.locator("[data-field='guardian.name'] [data-test=mine]")).to_have_text("姑姑")
+        await expect(change.locator("[data-field='guardian.relationship'] [data-test=mine]")).to_have_text("亲戚")
         await page.screenshot(path=screenshot_path("field-supervisor-conflict"), full_page=True)
         now = (await field.api("registry", "GET", f"/api/v1/children/{existing}")).json()
         assert now["guardian"]["name"] == "外公"  # nothing overwritten until the supervisor chooses
 
-        await page.locator("[data-test=keep-mine]").click()
-        await expect(page.locator("[data-test=message]")).to_contain_text("陈静")
+        await change.locator("[data-test=keep-mine]").click()
+        await expect(page.locator("[data-test=outbox] li[data-what=guardianChange]")).to_have_attribute("data-state", "sent")
         now = (await field.api("registry", "GET", f"/api/v1/children/{existing}")).json()
         assert (now["guardian"]["name"], now["guardian"]["relationship"]) == ("姑姑", "relative")
     finally:
         await context.close()
 
 
-async def test_a_township_director_sees_the_townships_figures(field, browser):
+async def test_a_village_supervisor_sees_the_villages_open_referrals(field, browser):
+    unguarded = await field.child("吴小草", guardian=None)  # registered without a guardian: 无人监护
+
+    async def opened() -> list[dict]:
+        r = await field.api("visits", "GET", "/api/v1/referrals", params={"policy": "unguarded"})
+        return [c for c in r.json()["items"] if c["child_id"] == unguarded]
+
+    await wait_until(opened, what="the 无人监护 case of a child registered without a guardian")
+    [case] = await opened()
+    context, page = await field.phone(browser, field.token(Role.village_supervisor, field.village, "supervisor-wu"))
+    try:
+        row = page.locator(f"[data-test=referrals] [data-referral='{case['id']}']")
+        await expect(row).to_contain_text("吴小草")
+        await expect(row).to_contain_text("无人监护")
+        await expect(row).to_have_attribute("data-stage", case["stage"])
+        if case["due_at"]:
+            await expect(row.locator("[data-test=deadline]")).to_be_visible()
+        await page.screenshot(path=screenshot_path("field-supervisor-referrals"), full_page=True)
+    finally:
+        await context.close()
+
+
+async def test_a_township_director_sees_reportings_figures_of_the_township(field, browser):
     kids = [await field.child(name) for name in ("周一", "周二")]
+    await field.child("周三", guardian=None)
     mother = await field.helper("caring_mother", "mother-zhou")
     await field.pair(mother, *kids)
     township = field.village[:9]
+    auth = field.auth(Role.township, township)
+
+    figures: dict = {}
+
+    async def counted() -> bool:
+        nonlocal figures
+        figures = (await field.api("reporting", "GET", "/api/v1/figures", params={"region": township}, headers=auth)).json()
+        return figures["children"]["total"] == 3
+
+    await wait_until(counted, what="reporting to count the township's children")
     context, page = await field.phone(browser, field.token(Role.township, township, "director-zhou"))
     try:
-        auth = field.auth(Role.township, township)
-        overview = (await field.api("visits", "GET", "/api/v1/overview", headers=auth)).json()
-        compliance = (await field.api("visits", "GET", "/api/v1/compliance", params={"period": "month"}, headers=auth)).json()
-        assert overview["total"] == 2
-        await expect(page.locator("[data-test=children-total] b")).to_have_text(str(overview["total"]))
-        await expect(page.locator("[data-test=overdue-total] b")).to_have_text(
-            str(sum(item["overdue"] for item in compliance["items"])))
-        for item in compliance["items"]:
-            await expect(page.locator(f"[data-rule='{item['rule_code']}']")).to_contain_text(item["rule_name"])
+        await expect(page.locator("[data-test=children-total] b")).to_have_text("3")
+        await expect(page.locator("[data-test=unguarded] b")).to_have_text(str(figures["guardianship"]["unguarded_now"]))
+        await expect(page.locator("[data-test=agreements] b")).to_have_text(str(figures["guardianship"]["agreements_in_force"]))
+        await expect(page.locator(f"[data-test=places] [data-place='{field.village}']")).to_contain_text("3")
+        assert figures["guardianship"]["unguarded_now"] == 1
         await page.screenshot(path=screenshot_path("field-director-home"), full_page=True)
+    finally:
+        await context.close()
+
+
+async def test_a_class_teacher_records_two_refusals_on_an_open_case_and_it_is_reported(field, browser):
+    school, klass = f"school-{field.county}", "五年级一班"
+    pupil = await field.child("王小军", school_id=school, class_name=klass)
+    await field.helper("class_teacher", "teacher-wang", school_id=school, class_name=klass)
+    start = today_local() - timedelta(days=7 + today_local().weekday())  # Monday of last week: three school days
+    r = await field.api("registry", "POST", f"/api/v1/children/{pupil}/absences", json={
+        "from_date": start.isoformat(), "to_date": (start + timedelta(days=2)).isoformat(), "school_days": 3, "excused": False})
+    assert r.status_code == 201, r.text
+    case: dict = {}
+
+    async def stage_is(stage: str) -> bool:
+        nonlocal case
+        found = (await field.api("visits", "GET", "/api/v1/referrals", params={"policy": "dropout"})).json()["items"]
+        case = next((c for c in found if c["child_id"] == pupil), {})
+        return case.get("stage") == stage
+
+    await wait_until(lambda: stage_is("persuasion"), what="the case opened by the absences")
+    context, page = await field.phone(browser, field.token(Role.school, field.county, "teacher-wang"))
+    try:
+        row = page.locator(f"[data-test=referrals] [data-referral='{case['id']}']")
+        await expect(row).to_contain_text("王小军")
+        await expect(row).to_contain_text("学校劝返")
+        await expect(row.locator("[data-test=deadline]")).to_be_visible()
+        await page.screenshot(path=screenshot_path("field-teacher-cases"), full_page=True)
+        for view in ("孩子想去打工，家里缺劳力", "还是不同意回校"):
+            await row.locator("[data-test=persuade]").click()
+            await page.select_option("#outcome", "refused")
+            await page.select_option("#cause", "work")
+            await page.fill("#guardian-view", view)
+            await page.screenshot(path=screenshot_path("field-teacher-persuasion"), full_page=True)
+            await page.locator("[data-test=send]").click()
+            await expect(page.locator("[data-test=message]")).to_contain_text("王小军")
+        await expect(page.locator("[data-test=outbox] li[data-what=persuasion_visit][data-state=sent]")).to_have_count(2)
+
+        await wait_until(lambda: stage_is("reported"), what="the case reported after two refusals")
+        done = (await field.api("visits", "GET", f"/api/v1/referrals/{case['id']}")).json()
+        assert done["refusals"] == 2
+        assert [(a["outcome"], a["cause"], a["guardian_view"]) for a in done["attempts"]] == [
+            ("refused", "work", "孩子想去打工，家里缺劳力"), ("refused", "work", "还是不同意回校")]
+    finally:
+        await context.close()
+
+
+async def test_opened_with_no_signal_the_app_shows_the_saved_lists_and_queues_a_registration(field, browser):
+    existing = await field.child("郑小梅")
+    context, page = await field.phone(browser, field.token(Role.village_supervisor, field.village, "supervisor-zheng"))
+    try:
+        await expect(page.locator("[data-test=children]")).to_contain_text("郑小梅")
+        # The service worker holds the app shell once it controls the page.
+        await page.wait_for_function("navigator.serviceWorker.controller !== null")
+        await context.set_offline(True)
+        await page.reload()
+        await expect(page.locator("[data-test=offline]")).to_be_visible()
+        await expect(page.locator(f"[data-test=children] [data-child='{existing}']")).to_contain_text("郑小梅")
+        await page.screenshot(path=screenshot_path("field-offline-reloaded"), full_page=True)
+
+        await page.locator("[data-test=register]").click()
+        await page.fill("#name", "郑小雨")
+        await page.fill("#birth", "2017-03-01")
+        await page.fill("#guardian", "郑奶奶")
+        await page.locator("[data-test=send]").click()
+        queued = page.locator("[data-test=outbox] li[data-what=register]")
+        await expect(queued).to_have_attribute("data-state", "queued")
+        client_id = await queued.get_attribute("data-client-id")
+        assert (await field.api("registry", "GET", f"/api/v1/children/{client_id}")).status_code == 404
+
+        await context.set_offline(False)
+        await expect(queued).to_have_attribute("data-state", "sent", timeout=20_000)
+        child = (await field.api("registry", "GET", f"/api/v1/children/{client_id}")).json()
+        assert (child["name"], child["village_code"], child["guardian"]["name"]) == ("郑小雨", field.village, "郑奶奶")
+        found = (await field.api("registry", "GET", "/api/v1/children", params={"q": "郑小雨", "region": field.village})).json()
+        assert found["total"] == 1
     finally:
         await context.close()
