@@ -36,6 +36,7 @@ from shared.logs import configure_logging
 from shared.messaging import ReliableConsumer, Subscription, dlq_name
 from shared.metrics import ServiceMetrics, group_status, timers_due, unsent
 from shared.outbox import Outbox, OutboxRelay
+from shared.security import audit
 from shared.security.access import Access, accessing
 from shared.settings import SERVICE_PORTS, Settings, get_settings
 from shared.timers import TimerHandler, TimerPoller
@@ -170,6 +171,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in spec.routers:
         app.include_router(router)
+    app.include_router(audit.router)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.allowed_origins, allow_methods=["*"],

@@ -36,17 +36,44 @@ def _set_scope(session, transaction, connection) -> None:
     connection.execute(text("SELECT set_config('shouhu.scope', :scope, true)"), {"scope": db_scope()})
 
 
-def protect_sql(table: str, place: str) -> list[str]:
-    """Statements putting ``table`` under the scope policy; ``place`` is an SQL expression of the
-    row's place code (a column, or a lookup through the row's child)."""
-    return [
+def protect(op, table: str, place: str) -> None:
+    """Put ``table`` under the scope policies (in a migration; ``op``: alembic's). ``place`` is an SQL
+    expression of the row's place code: a column, or a lookup through the row's child (itself
+    under its policy, so an unseen child's rows are unseen too). An update may move a row out of
+    the caller's area (a transfer to another township): the old row must be in it, the new one need not."""
+    allows = f"shouhu_scope_allows({place})"
+    for statement in (
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-        f"CREATE POLICY shouhu_scope ON {table} USING (shouhu_scope_allows({place})) "
-        f"WITH CHECK (shouhu_scope_allows({place}))",
-    ]
+        f"CREATE POLICY shouhu_scope_read ON {table} FOR SELECT USING ({allows})",
+        f"CREATE POLICY shouhu_scope_insert ON {table} FOR INSERT WITH CHECK ({allows})",
+        f"CREATE POLICY shouhu_scope_update ON {table} FOR UPDATE USING ({allows}) WITH CHECK (true)",
+        f"CREATE POLICY shouhu_scope_delete ON {table} FOR DELETE USING ({allows})",
+    ):
+        op.execute(statement)
 
 
-def unprotect_sql(table: str) -> list[str]:
-    return [f"DROP POLICY IF EXISTS shouhu_scope ON {table}", f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY"]
+def unprotect(op, table: str) -> None:
+    for kind in ("read", "insert", "update", "delete"):
+        op.execute(f"DROP POLICY IF EXISTS shouhu_scope_{kind} ON {table}")
+    op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def upgrade_access(op, protected: list[tuple[str, str]]) -> None:
+    """A service's access migration: the scope function, its ``(table, place)`` pairs protected, the audit log."""
+    from shared.security.audit import create_audit_log
+
+    op.execute(SCOPE_FUNCTION)
+    for table, place in protected:
+        protect(op, table, place)
+    create_audit_log(op)
+
+
+def downgrade_access(op, protected: list[tuple[str, str]]) -> None:
+    from shared.security.audit import drop_audit_log
+
+    drop_audit_log(op)
+    for table, _ in protected:
+        unprotect(op, table)
+    op.execute("DROP FUNCTION shouhu_scope_allows(text)")

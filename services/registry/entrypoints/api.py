@@ -19,6 +19,7 @@ from services.registry.service_layer.guardianship import AgreementNotFound
 from shared.clock import today_local
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.contracts.registry_v1 import RiskCategory
+from shared.security.audit import Action, audit_now
 
 router = APIRouter(prefix="/api/v1", tags=["children 儿童档案"])
 
@@ -101,6 +102,8 @@ async def register_child(body: ChildIn, request: Request, response: Response,
     except handlers.AlreadyRegistered as replay:
         child = replay.child
         response.status_code = status.HTTP_200_OK
+    if response.status_code != status.HTTP_200_OK:  # a replay created nothing
+        await audit_now(request, Action.create, "child", [child.id])
     async with rt.uow() as uow:
         duplicates = await uow.children.possible_duplicates(child)
     warnings = [_notice(n) for n in [age_notice(child.birth_date, today_local())] if n]
@@ -118,6 +121,7 @@ async def get_child(child_id: UUID, request: Request, principal: Annotated[Princ
         child = await uow.children.get(child_id)
     if child is None or not principal.covers(child.village_code):
         raise _not_found()
+    await audit_now(request, Action.read, "child", [child.id])
     return _out(child)
 
 
@@ -147,6 +151,7 @@ async def update_child(
             rt.uow(), child_id, body.model_dump(exclude_unset=True), region=principal.region,
             actor=principal.subject, vault=IdVault.from_settings(rt.settings), expected_version=expected,
         )
+    await audit_now(request, Action.update, "child", [child.id])
     return _out(child)
 
 
@@ -185,4 +190,5 @@ async def list_children(
             region=scope, school_id=school_id, risk=risk, name=name, id_number_hash=id_hash,
             include_closed=include_closed, limit=page_size, offset=(page - 1) * page_size,
         )
+    await audit_now(request, Action.read, "child", [c.id for c in items])
     return ChildPage(items=[_out(c) for c in items], total=total, page=page, page_size=page_size)

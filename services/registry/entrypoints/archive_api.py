@@ -27,6 +27,7 @@ from services.registry.entrypoints.schemas import (
 )
 from services.registry.service_layer import guardianship, lifecycle, records
 from shared.auth import CurrentPrincipal, Principal, Role
+from shared.security.audit import Action, audit_now
 
 router = APIRouter(prefix="/api/v1/children/{child_id}", tags=["archive 档案管理"])
 review = APIRouter(prefix="/api/v1", tags=["archive 档案管理"])
@@ -42,11 +43,12 @@ def _admin(principal: CurrentPrincipal) -> Principal:
 
 
 async def _visible(request: Request, child_id: UUID, principal: Principal) -> None:
-    """Lists of a child's records are shown only for a child in the caller's area."""
+    """Lists of a child's records are shown only for a child in the caller's area (and the reading noted)."""
     async with _runtime(request).uow() as uow:
         child = await uow.children.get(child_id)
     if child is None or not principal.covers(child.village_code):
         raise _not_found()
+    await audit_now(request, Action.read, "child", [child_id])
 
 
 # --- 委托监护 -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from services.reporting.adapters.exports import to_html, to_xlsx
 from services.reporting.entrypoints.api import AsOf, Region, period_of, scope
 from services.reporting.service_layer.reports import quarterly
 from shared.auth import CurrentPrincipal
+from shared.security.audit import Action, audit_now
 from shared.clock import today_local
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports 报表"])
@@ -29,6 +30,8 @@ async def quarterly_report(
     async with request.app.state.runtime.uow() as uow:
         report = await quarterly(uow, region, period, today)
     name = f"shouhu-{region}-{period.label}"
+    if format != "json":  # a file leaves the system: on record
+        await audit_now(request, Action.export, "report", [name])
     if format == "xlsx":
         return Response(to_xlsx(report), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
     if format in ("pdf", "html"):

@@ -21,6 +21,7 @@ from services.visits.service_layer import commands, queries
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.contracts.visits_v1 import WindowKind
 from shared.errors import error_body
+from shared.security.audit import Action, audit
 
 router = APIRouter(prefix="/api/v1", tags=["visits 走访"])
 
@@ -218,6 +219,8 @@ async def get_record(record_id: UUID, request: Request, principal: Recorder) -> 
             raise _http(NotFound("record_id"))
         await _call(commands.helper_in(uow, record.helper_id, principal.region, _account(principal)))
         corrections = await uow.records.corrections(record_id)
+        await audit(uow.session, Action.read, "record", [record_id])
+        await uow.commit()
     return s.RecordOut(**vars(record), corrections=corrections)
 
 

@@ -18,6 +18,7 @@ from services.visits.service_layer import referrals
 from shared.auth import Principal, Role
 from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
 from shared.errors import bilingual
+from shared.security.audit import Action, audit
 
 router = APIRouter(prefix="/api/v1", tags=["referrals 转介与劝返"])
 # Agencies answer a case by API when they have no stream; they read only open cases of their area.
@@ -141,6 +142,7 @@ async def written_report(referral_id: UUID, request: Request, principal: Reader)
         if principal.role is Role.agency:  # every reading by an agency is a disclosure on record
             policy = (await referrals.policies(uow, r.county))[r.policy]
             await uow.referrals.disclose(r.id, principal.agency or principal.subject, sorted(policy.disclose), "read_report")
+            await audit(uow.session, Action.disclose, "referral", [r.id])
             await uow.commit()
     return HTMLResponse(html)
 
