@@ -193,6 +193,7 @@ def demo(
     plan = plan_county(county, children, seed)
     console.print(f"演示县 demo county {county} {counties()[county]}: " + ", ".join(f"{k} {v}" for k, v in plan.summary().items()))
     headers = {"Authorization": f"Bearer {issue_token(get_settings(), role=Role.admin, subject='shouhu-demo', ttl=timedelta(hours=4))}"}
+    office = {"Authorization": f"Bearer {issue_token(get_settings(), role=Role.county_office, region=county, subject='shouhu-demo', ttl=timedelta(hours=4))}"}
     urls = {"registry": registry_url, "visits": visits_url, "notifications": notifications_url}
 
     async def go(progress: Progress) -> dict[str, int]:
@@ -203,7 +204,7 @@ def demo(
         limits = httpx.Limits(max_connections=workers * 2)
         clients = {s: httpx.AsyncClient(base_url=u, headers=headers, timeout=60, limits=limits) for s, u in urls.items()}
         try:
-            return await load(plan, clients, workers=workers, step=step)
+            return await load(plan, clients, workers=workers, step=step, office=office)
         finally:
             for c in clients.values():
                 await c.aclose()

@@ -35,6 +35,7 @@ SHARE_CARING_MOTHER = 0.3
 SHARE_TUTOR = 0.1
 SHARE_ABSENT, SHARE_DROPPED_OUT, SHARE_RETURNED = 0.006, 0.003, 0.002
 CHILDREN_PER_MOTHER, CHILDREN_PER_TUTOR = 6, 10
+CASES = ("persuasion", "reported", "closed")  # the 劝返 cases every demo county shows, one of each
 
 
 class DemoError(RuntimeError):
@@ -47,6 +48,7 @@ class ChildPlan:
     body: dict[str, Any]
     agreement: dict[str, str] | None = None
     school_stage: str | None = None  # absent 缺课, dropped_out 辍学, returned 返校
+    case: str | None = None  # the 劝返 case its absences open: persuasion 劝返中, reported 两次拒绝后书面报告, closed 已返校结案
 
 
 @dataclass
@@ -77,6 +79,7 @@ class CountyPlan:
             "helpers": len(self.helpers), "pairings": sum(len(h.children) for h in self.helpers),
             "visit_records": sum(len(v) for h in self.helpers for v in h.contacts.values()),
             **{stage: sum(c.school_stage == stage for c in self.children) for stage in ("absent", "dropped_out", "returned")},
+            **{f"cases_{case}": sum(c.case == case for c in self.children) for case in CASES},
         }
 
 
@@ -163,9 +166,22 @@ def plan_county(county: str, children: int, seed: int, today: date | None = None
                 draw -= share
         plans.append(child)
 
+    _cases(plans)
     helpers = _helpers(rng, county, townships, villages, plans)
     return CountyPlan(county, today, townships, villages, schools, plans, helpers, _terms(today),
                       paired_from=today - timedelta(days=40))
+
+
+def _cases(children: list[ChildPlan]) -> None:
+    """Every kind of case in even a small county: a 劝返 case at each stage (its absences open it), and a
+    child with no guardian (无人监护, a case of its own)."""
+    pupils = [c for c in children if c.body["school_id"] and c.school_stage in (None, "absent")]
+    for child, case in zip(pupils, CASES):
+        child.school_stage, child.case = "absent", case
+    if all(c.body["guardian"] for c in children):
+        unguarded = children[-1]
+        unguarded.body |= {"guardian": None, "risk_categories": sorted({*unguarded.body["risk_categories"], "no_guardian"})}
+        unguarded.agreement = None
 
 
 def _helpers(rng: random.Random, county: str, townships: dict, villages: dict, children: list[ChildPlan]) -> list[HelperPlan]:
@@ -256,8 +272,10 @@ async def existing_children(registry: httpx.AsyncClient, county: str) -> int:
 
 
 async def load(plan: CountyPlan, clients: dict[str, httpx.AsyncClient], *, workers: int = 8,
-               step: Step = lambda _d, _t: lambda _n: None, visits_timeout: float = 900) -> dict[str, int]:
+               step: Step = lambda _d, _t: lambda _n: None, visits_timeout: float = 900,
+               office: dict[str, str] | None = None) -> dict[str, int]:
     """Send ``plan`` to the services (``clients`` by service name, authorised as an admin); returns what was created.
+    ``office``: the headers of the county office's login (county_office), which closes the returned case.
     A county that holds children already is left as it is (the result then says ``already_loaded``)."""
     registry, visits, notifications = clients["registry"], clients["visits"], clients["notifications"]
     if (held := await existing_children(registry, plan.county)) > 0:
@@ -313,6 +331,23 @@ async def load(plan: CountyPlan, clients: dict[str, httpx.AsyncClient], *, worke
             "observations": [{"area": "study", "level": "good"}, {"area": "life", "level": "fair"}]})
 
     await _each(records, record, workers, step("走访记录 visit records", len(records)))
+    teachers = {(h.body["school_id"], h.body["class_name"]): helper_ids[h.key] for h in plan.helpers if h.body["role"] == "class_teacher"}
+    cases = [c for c in plan.children if c.case]
+
+    async def follow(c: ChildPlan) -> None:
+        case = await _case_opened(visits, ids[c.key], office, visits_timeout)
+        if c.case == "reported":  # 劝返 refused twice: the written report goes to the education bureau
+            for view in ("家里缺劳力，想让孩子出去打工", "仍不同意返校"):
+                await _send(visits, "POST", "/api/v1/records", {
+                    "helper_id": teachers[(c.body["school_id"], c.body["class_name"])], "child_id": ids[c.key],
+                    "kind": "persuasion_visit", "visited_on": plan.today.isoformat(),
+                    "persuasion": {"outcome": "refused", "cause": "work", "guardian_view": view}})
+        elif c.case == "closed":  # the county office records the pupil back at school (已返校复学)
+            r = await visits.post(f"/api/v1/referrals/{case['id']}/outcome", json={"outcome": "returned"}, headers=office)
+            if r.status_code != 200:
+                raise DemoError(f"closing case {case['id']} -> {r.status_code}: {r.text[:500]}")
+
+    await _each(cases, follow, workers, step("劝返案件 dropout cases", len(cases)))
     return plan.summary()
 
 
@@ -329,4 +364,23 @@ async def _visits_caught_up(visits: httpx.AsyncClient, county: str, expected: in
         if loop.time() > deadline:
             raise DemoError(f"visits knows {total} of the county's {expected} children after {timeout:.0f} s: "
                             "is it running and consuming registry.events? (shouhu status visits)")
+        await asyncio.sleep(0.5)  # polling another service's progress, not a deadline
+
+
+async def _case_opened(visits: httpx.AsyncClient, child_id: str, office: dict[str, str] | None, timeout: float) -> dict:
+    """The dropout case that the child's absences open in visits, once it has had the registry's event."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        page_no, seen, total = 1, 0, 1
+        while seen < total:
+            r = await visits.get("/api/v1/referrals", params={"policy": "dropout", "page": page_no, "page_size": 200}, headers=office)
+            if r.status_code != 200:
+                raise DemoError(f"GET /api/v1/referrals -> {r.status_code}: {r.text[:500]}")
+            page = r.json()
+            if found := [c for c in page["items"] if c["child_id"] == child_id]:
+                return found[0]
+            page_no, seen, total = page_no + 1, seen + len(page["items"]), page["total"] if page["items"] else 0
+        if loop.time() > deadline:
+            raise DemoError(f"visits opened no 劝返 case for child {child_id} after {timeout:.0f} s: is it consuming registry.events?")
         await asyncio.sleep(0.5)  # polling another service's progress, not a deadline

@@ -28,7 +28,8 @@ async def test_demo_county_is_what_the_apis_show(settings):
         clients = {"registry": registry, "visits": visits, "notifications": notifications}
         for client in (*clients.values(), reporting):
             client.headers.update(admin)
-        result = await load(plan, clients, workers=4, visits_timeout=120)
+        office = token(settings, Role.county_office, county)
+        result = await load(plan, clients, workers=4, visits_timeout=120, office=office)
         assert result == plan.summary()
         assert result["children"] == CHILDREN and result["visit_records"] > 0 and result["agreements"] > 0
 
@@ -61,8 +62,29 @@ async def test_demo_county_is_what_the_apis_show(settings):
 
         await wait_until(counted, timeout=60, what="reporting's figures of the demo county")
 
+        # A 劝返 case at each stage, and 无人监护 cases of the children registered without a guardian.
+        async def cases(policy: str) -> dict[str, dict]:
+            found = (await visits.get("/api/v1/referrals", params={"policy": policy, "page_size": 200}, headers=office)).json()
+            return {c["child_id"]: c for c in found["items"]}
+
+        def child_of(c) -> str:
+            return ids[(c.body["name"], c.body["birth_date"], c.body["village_code"])]
+
+        dropouts = await cases("dropout")
+        planned = {c.case: dropouts[child_of(c)] for c in plan.children if c.case}
+        assert planned["persuasion"]["stage"] == "persuasion" and planned["persuasion"]["trigger"] == "registry.absence.reported"
+        assert (planned["reported"]["stage"], planned["reported"]["refusals"]) == ("reported", 2)
+        reported = (await visits.get(f"/api/v1/referrals/{planned['reported']['id']}", headers=office)).json()
+        assert [a["outcome"] for a in reported["attempts"]] == ["refused", "refused"]
+        assert (planned["closed"]["stage"], planned["closed"]["outcome"]) == ("closed", "returned")
+        unguarded = {child_of(c) for c in plan.children if c.body["guardian"] is None}
+
+        async def unguarded_cases() -> bool:
+            return unguarded <= set(await cases("unguarded"))
+
+        await wait_until(unguarded_cases, what="a 无人监护 case of every child registered without a guardian")
+
         # Last month's windows have closed: some children had every contact asked, some are overdue (逾期).
-        office = token(settings, Role.county_office, county)
         last_month = (plan.today.replace(day=1) - timedelta(days=1)).isoformat()
         compliance = (await visits.get("/api/v1/compliance", params={"on": last_month}, headers=office)).json()
         monthly = [i for i in compliance["items"] if i["rule_code"] == "companion_monthly_visits"]
