@@ -11,14 +11,15 @@ events through the outbox in that transaction: it fires once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, func, select, text, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, Table, Text, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import among
 from shared.logs import log_fields
 from shared.metrics import ServiceMetrics
 from shared.tasks import sleep_unless_stopped
@@ -26,6 +27,8 @@ from shared.tasks import sleep_unless_stopped
 log = logging.getLogger("shouhu.timers")
 
 TimerHandler = Callable[[Any, "Timer"], Awaitable[None]]
+# Given a batch of due timers in one transaction; returns those of them whose handling failed, by id.
+BatchTimerHandler = Callable[[Any, list["Timer"]], Awaitable[dict[int, Exception]]]
 
 
 def timers_table(metadata: MetaData, name: str = "timers") -> Table:
@@ -101,14 +104,7 @@ class TimerPoller:
                     fired += 1
                     lateness = (self.now() - row.due_at).total_seconds()
                 except Exception as exc:
-                    # Try again later, backing off; the error is on the row for operators.
-                    delay = timedelta(seconds=min(3600, 10 * 2 ** row.attempts))
-                    await uow.session.execute(
-                        update(t).where(t.c.id == row.id).values(
-                            attempts=row.attempts + 1, due_at=self.now() + delay, last_error=f"{type(exc).__name__}: {exc}"[:2000]
-                        )
-                    )
-                    log.warning("timer failed", extra=log_fields(kind=row.kind, key=row.key, error=type(exc).__name__))
+                    await _put_back(uow.session, t, row, exc, self.now())
                 await uow.commit()
                 if lateness is None:
                     self.metrics.deadline_failures.labels(row.kind).inc()
@@ -124,3 +120,67 @@ class TimerPoller:
             except Exception as exc:
                 log.warning("timer poller failed; will retry", extra=log_fields(error=type(exc).__name__))
             await sleep_unless_stopped(stop, self.poll)
+
+
+class BatchTimerPoller:
+    """Fires due timers of some kinds a batch at a time: up to ``batch_size`` claimed at once
+    (``SKIP LOCKED``), handled together in one transaction (a handler that does I/O can do it
+    concurrently), and marked fired in one statement; those the handler reports failed are put back."""
+
+    def __init__(
+        self, table: Table, uow_factory: Callable[[], Any], kinds: Sequence[str], handler: BatchTimerHandler, *,
+        batch_size: int = 100, poll_ms: int = 1000, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
+        self.table, self.uow_factory, self.kinds, self.handler = table, uow_factory, list(kinds), handler
+        self.metrics = metrics or ServiceMetrics("timers")
+        self.batch_size, self.poll, self.now = batch_size, poll_ms / 1000, now
+        t = table
+        self._claim = (
+            select(t.c.id, t.c.kind, t.c.key, t.c.due_at, t.c.payload, t.c.attempts)
+            .where(t.c.fired_at.is_(None), t.c.due_at <= bindparam("now"), among(t.c.kind, "kinds"))
+            .order_by(t.c.due_at).limit(batch_size).with_for_update(skip_locked=True)
+        )
+        self._fired = update(t).where(among(t.c.id, "fired")).values(fired_at=func.now())
+
+    async def fire_due(self) -> int:
+        """Fire batches until nothing of these kinds is due; returns how many fired."""
+        fired = 0
+        while True:
+            async with self.uow_factory() as uow:
+                now = self.now()
+                rows = (await uow.session.execute(self._claim, {"now": now, "kinds": self.kinds})).all()
+                if not rows:
+                    return fired
+                failed = await self.handler(uow, [Timer(r) for r in rows])
+                done = [r for r in rows if r.id not in failed]
+                if done:
+                    await uow.session.execute(self._fired, {"fired": [r.id for r in done]})
+                for r in rows:
+                    if r.id in failed:
+                        await _put_back(uow.session, self.table, r, failed[r.id], now)
+                await uow.commit()
+            fired += len(done)
+            for r in done:
+                self.metrics.deadline_lateness.labels(r.kind).observe(max(0.0, (now - r.due_at).total_seconds()))
+            for kind in (r.kind for r in rows if r.id in failed):
+                self.metrics.deadline_failures.labels(kind).inc()
+
+    async def run(self, stop) -> None:
+        while not stop.is_set():
+            try:
+                await self.fire_due()
+            except Exception as exc:
+                log.warning("timer poller failed; will retry", extra=log_fields(error=type(exc).__name__))
+            await sleep_unless_stopped(stop, self.poll)
+
+
+async def _put_back(session: AsyncSession, table: Table, row, exc: Exception, now: datetime) -> None:
+    """A timer whose handler failed: tried again later, backing off; the error is on the row for operators."""
+    delay = timedelta(seconds=min(3600, 10 * 2 ** row.attempts))
+    await session.execute(
+        update(table).where(table.c.id == row.id).values(
+            attempts=row.attempts + 1, due_at=now + delay, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+    )
+    log.warning("timer failed", extra=log_fields(kind=row.kind, key=row.key, error=type(exc).__name__))

@@ -13,8 +13,8 @@ from services.notifications.domain.templates import Templates
 from services.notifications.entrypoints.agency_doc import build_agency_doc_router
 from services.notifications.entrypoints.api import build_router
 from services.notifications.entrypoints.consumers import subscriptions
-from services.notifications.entrypoints.urgent import urgent_lane
-from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT, Notifier
+from services.notifications.entrypoints.lanes import normal_lane, urgent_lane
+from services.notifications.service_layer.handlers import Notifier
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.contracts.agency_v1 import AGENCY_MESSAGE, ANSWER_REJECTED
 from shared.contracts.notifications_v1 import AGENCY_ANSWERED, DELIVERY_ACKNOWLEDGED, DELIVERY_FAILED
@@ -30,6 +30,7 @@ def build_notifier(config: NotificationsConfig, clock: Callable[[], datetime] = 
         directory=Directory(config.agencies()), templates=Templates.load(config.templates_file),
         channels=build_channels(config, lambda code: config.agency_secret("webhook", code)),
         retries=config.retries, quiet=config.quiet_hours(), timers=timers, clock=clock,
+        concurrency=config.send_concurrency,
     )
 
 
@@ -48,9 +49,8 @@ def build_spec(config: NotificationsConfig | None = None, clock: Callable[[], da
         subscriptions=lambda: subscriptions(notifier, notifier.directory.agencies),
         routers=(build_router(notifier), build_agency_doc_router()),
         consumer_tables=(inbox, positions),
-        timers=timers,
-        timer_handlers={ATTEMPT: notifier.attempt, URGENT_ATTEMPT: notifier.attempt},
-        background=(urgent_lane(notifier),),
+        timers=timers,  # attempts are timers, fired by the lanes (entrypoints/lanes.py)
+        background=(normal_lane(notifier), urgent_lane(notifier)),
     )
 
 

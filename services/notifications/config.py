@@ -89,6 +89,8 @@ class NotificationsConfig(BaseSettings):
     sms_url: str = "http://127.0.0.1:8090"
     sms_key: str = "dev-sms-key"
     send_timeout_s: float = 10
+    # Messages handed at once to a channel that talks to the outside (SMS, e-mail, webhooks), per lane.
+    send_concurrency: int = Field(16, ge=1)
     env: str = Field("dev", validation_alias="SHOUHU_ENV")
     # Keys each agency's webhook secret and Redis password (no secret sits in the agencies file).
     agency_key: str = ""

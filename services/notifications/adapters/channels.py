@@ -38,6 +38,11 @@ class Outgoing:
     agency_message: AgencyMessage | None = None  # for agencies: the structured message
 
 
+# Channels that write into the attempts' own transaction: one at a time (its session is not shared
+# between tasks); the others are handed messages concurrently.
+IN_TRANSACTION = frozenset({Channel.agency_stream, Channel.inbox})
+
+
 class ChannelAdapter(Protocol):
     async def send(self, uow, message: Outgoing) -> None: ...
 

@@ -8,11 +8,10 @@ each attempt, so a phone corrected in the registry is used by the next retry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID
 
 from sqlalchemy import select
 
-from services.notifications.adapters.orm import contacts, users
+from services.notifications.adapters.orm import users
 from services.notifications.config import Agencies, Agency
 from services.notifications.domain.model import recipient_key
 from shared.db import among
@@ -64,13 +63,10 @@ class Directory:
             return [Recipient(recipient_key("agency", f"{sel.agency}@{request.region_code[:6]}"), role, [])]
         return [Recipient(recipient_key("agency", agency.code), role, list(agency.channels), agency)]
 
-    async def child_name(self, session, child_id: UUID | None) -> str | None:
-        if child_id is None:
-            return None
-        card = await session.scalar(select(contacts.c.card).where(contacts.c.child_id == child_id))
-        return card["child_name"] if card else None
-
-    async def address(self, session, recipient: str, channel: Channel) -> str | None:
+    def address(self, recipient: str, channel: Channel, card: dict | None, user_phone: str | None,
+                user_email: str | None) -> str | None:
+        """Where to reach ``recipient`` on ``channel``, given the child's contact card and the user's
+        directory entry as the attempt read them."""
         kind, _, ident = recipient.partition(":")
         if kind == "agency":
             agency = self.agencies.by_code.get(ident)
@@ -78,11 +74,7 @@ class Directory:
                 return None
             return {Channel.webhook: agency.webhook_url, Channel.email: agency.email, Channel.agency_stream: agency.code}.get(channel)
         if kind == "user":
-            if channel is Channel.inbox:
-                return ident
-            row = (await session.execute(select(users.c.phone, users.c.email).where(users.c.user_id == ident))).first()
-            return None if row is None else {Channel.sms: row.phone, Channel.email: row.email}.get(channel)
+            return ident if channel is Channel.inbox else {Channel.sms: user_phone, Channel.email: user_email}.get(channel)
         if channel is not Channel.sms:
             return None
-        card = await session.scalar(select(contacts.c.card).where(contacts.c.child_id == UUID(ident)))
         return ((card or {}).get(kind) or {}).get("phone")  # kind: guardian, father or mother

@@ -4,19 +4,21 @@ of work it is given; events leave through the outbox in the same transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from services.notifications.adapters.channels import ChannelAdapter, Outgoing, SendError
+from services.notifications.adapters.channels import IN_TRANSACTION, ChannelAdapter, Outgoing, SendError
 from services.notifications.adapters.directory import Directory
-from services.notifications.adapters.orm import agency_rejections, contacts, deliveries, requests
+from services.notifications.adapters.orm import agency_rejections, contacts, deliveries, requests, users
 from services.notifications.domain.model import OPEN, QuietHours, RetryPolicy, Status, after_failure
 from services.notifications.domain.templates import Templates
 from shared.contracts import EventEnvelope
@@ -44,10 +46,10 @@ from shared.contracts.notifications_v1 import (
     Urgency,
 )
 from shared.contracts.registry_v1 import ContactCard
-from shared.db import columns_of, insert_rows
+from shared.db import among, array_param, columns_of, insert_rows
 from shared.logs import log_fields
 from shared.outbox import DATA_FIELD
-from shared.timers import Timer, schedule
+from shared.timers import BatchTimerHandler, Timer, schedule
 
 log = logging.getLogger("shouhu.notifications")
 
@@ -82,6 +84,30 @@ _new_requests = insert_rows(
 ).on_conflict_do_nothing()
 
 
+# The deliveries a batch of attempts names, locked, with what addressing and rendering them needs: the
+# request, the child's contact card, the user's directory entry (read at each attempt: a corrected phone
+# is used by the next retry).
+_to_attempt = (
+    select(deliveries, requests.c.urgency, requests.c.child_id, requests.c.region_code, requests.c.data, contacts.c.card,
+           users.c.phone.label("user_phone"), users.c.email.label("user_email"))
+    .join(requests, requests.c.request_id == deliveries.c.request_id)
+    .outerjoin(contacts, contacts.c.child_id == requests.c.child_id)
+    .outerjoin(users, and_(deliveries.c.recipient.startswith("user:"), users.c.user_id == func.substr(deliveries.c.recipient, 6)))
+    .where(among(deliveries.c.id, "attempted"))
+    .order_by(deliveries.c.id)  # one locking order for all
+    .with_for_update(of=deliveries)
+)
+# The messages a batch handed over, recorded in one statement.
+_handed = func.unnest(
+    array_param("delivered", deliveries.c.id), array_param("subjects", deliveries.c.subject),
+    array_param("texts", deliveries.c.text),
+).table_valued("id", "subject", "text").render_derived()
+_delivered = update(deliveries).where(deliveries.c.id == _handed.c.id).values(
+    status=Status.delivered, delivered_at=bindparam("now", type_=deliveries.c.delivered_at.type),
+    subject=_handed.c.subject, text=_handed.c.text, last_error=None, held_until=None,
+)
+
+
 class AnswerRefused(ValueError):
     """An agency's answer that cannot be applied; the agency is told why."""
 
@@ -94,8 +120,9 @@ class Notifier:
     def __init__(
         self, *, directory: Directory, templates: Templates, channels: dict[Channel, ChannelAdapter],
         retries: dict[Channel, RetryPolicy], quiet: QuietHours, timers, clock: Callable[[], datetime],
+        concurrency: int = 16,
     ) -> None:
-        self.directory, self.templates, self.channels = directory, templates, channels
+        self.directory, self.templates, self.channels, self.concurrency = directory, templates, channels, concurrency
         self.retries, self.quiet, self.timers, self.clock = retries, quiet, timers, clock
         self._new_timers = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing()
         # Called once a transaction that planned an urgent delivery has committed (the urgent lane sets it).
@@ -142,36 +169,71 @@ class Notifier:
 
     # --- attempts (timers) --------------------------------------------------------
 
-    async def attempt(self, uow, timer: Timer) -> None:
-        session, now = uow.session, self.clock()
-        d = await self._delivery(session, UUID(timer.payload["delivery_id"]))
-        if d is None or d.status not in OPEN:
-            return  # a stale timer: the delivery moved on
+    def attempter(self) -> BatchTimerHandler:
+        """The handler of a lane of attempts, with bounds of its own per channel: urgent messages
+        never queue for a channel behind normal ones."""
+        limits = {c: asyncio.Semaphore(1 if c in IN_TRANSACTION else self.concurrency) for c in Channel}
+        return partial(self.attempts, limits=limits)
+
+    async def attempts(self, uow, due: list[Timer], *, limits: dict[Channel, asyncio.Semaphore]) -> dict[int, Exception]:
+        """Attempt the deliveries of a batch of due attempt timers in the caller's transaction: the
+        messages are handed to their channels concurrently (at most ``limits[channel]`` at once), then
+        every outcome is recorded. Returns the timers whose handling raised, to be tried again."""
+        now = self.clock()
+        found = await self._attempted(uow.session, [UUID(t.payload["delivery_id"]) for t in due])
+        failed: dict[int, Exception] = {}
+        ready = []
+        for t in due:
+            d = found.get(UUID(t.payload["delivery_id"]))
+            if d is None or d.status not in OPEN or t.key != f"{d.id}:{d.attempt_seq}":
+                continue  # a stale timer: the delivery moved on
+            try:
+                message = await self._prepare(uow, d, now)
+            except Exception as exc:
+                failed[t.id] = exc
+                continue
+            if message is not None:
+                ready.append((t, d, message))
+        outcomes = await asyncio.gather(
+            *(self._hand_over(uow, m, Channel(d.channel), limits) for _, d, m in ready), return_exceptions=True
+        )
+        delivered = []
+        for (t, d, message), outcome in zip(ready, outcomes, strict=True):
+            if isinstance(outcome, SendError):
+                await self._failed(uow, d, Channel(d.channel), outcome.reason, permanent=outcome.permanent, now=now)
+            elif isinstance(outcome, BaseException):
+                failed[t.id] = outcome
+            else:
+                delivered.append(message)
+                log.info("delivered", extra=log_fields(delivery=str(d.id), channel=d.channel, kind=d.kind))
+        if delivered:
+            await uow.session.execute(_delivered, {
+                "now": now, "delivered": [m.delivery_id for m in delivered],
+                "subjects": [m.subject for m in delivered], "texts": [m.text for m in delivered],
+            })
+        return failed
+
+    async def _prepare(self, uow, d, now: datetime) -> Outgoing | None:
+        """The message to hand over now; None when there is none (held for the morning, or failed)."""
         if d.channel is None:
             await self._give_up(uow, d, None, "the recipient has no channel", permanent=True)
-            return
+            return None
         channel = Channel(d.channel)
         release = self.quiet.release_at(now, channel=channel, role=RecipientRole(d.recipient_role), urgency=Urgency(d.urgency))
         if release is not None:
-            await self._update(session, d, status=Status.held, held_until=release)
-            await self._schedule(session, d.id, d.attempt_seq + 1, release, urgent=False)  # urgent ones are never held
-            return
-        address = await self.directory.address(session, d.recipient, channel)
+            await self._update(uow.session, d, status=Status.held, held_until=release)
+            await self._schedule(uow.session, d.id, d.attempt_seq + 1, release, urgent=False)  # urgent ones are never held
+            return None
+        address = self.directory.address(d.recipient, channel, d.card, d.user_phone, d.user_email)
         if not address:
             await self._failed(uow, d, channel, f"no {channel} address", permanent=True, now=now)
-            return
-        rendered = self.templates.render(MessageKind(d.kind), channel, await self._context(session, d))
-        message = Outgoing(d.id, address, rendered.subject, rendered.text, self._agency_message(d, rendered, now))
-        try:
+            return None
+        rendered = self.templates.render(MessageKind(d.kind), channel, self._context(d))
+        return Outgoing(d.id, address, rendered.subject, rendered.text, self._agency_message(d, rendered, now))
+
+    async def _hand_over(self, uow, message: Outgoing, channel: Channel, limits: dict[Channel, asyncio.Semaphore]) -> None:
+        async with limits[channel]:
             await self.channels[channel].send(uow, message)
-        except SendError as exc:
-            await self._failed(uow, d, channel, exc.reason, permanent=exc.permanent, now=now)
-            return
-        await self._update(
-            session, d, status=Status.delivered, delivered_at=now, subject=rendered.subject, text=rendered.text,
-            last_error=None, held_until=None,
-        )
-        log.info("delivered", extra=log_fields(delivery=str(d.id), channel=channel.value, kind=d.kind))
 
     async def _failed(self, uow, d, channel: Channel, reason: str, *, permanent: bool, now: datetime) -> None:
         attempts = d.attempts + 1
@@ -207,9 +269,9 @@ class Notifier:
             agency_code=d.agency_code, channel=channel, permanent=permanent, reason=reason, next_channel=nxt,
         )
 
-    async def _context(self, session, d) -> dict[str, Any]:
+    def _context(self, d) -> dict[str, Any]:
         agency = self.directory.agencies.by_code.get(d.agency_code or "")
-        name = await self.directory.child_name(session, d.child_id)
+        name = (d.card or {}).get("child_name")
         return {
             "data": d.data, "child_name": name or "（未登记姓名）", "region_code": d.region_code,
             "agency_name": agency.name if agency else "", "urgent": d.urgency == Urgency.urgent,
@@ -325,6 +387,10 @@ class Notifier:
                 .with_for_update(of=deliveries)
             )
         ).first()
+
+    @staticmethod
+    async def _attempted(session, ids: list[UUID]) -> dict[UUID, Any]:
+        return {d.id: d for d in await session.execute(_to_attempt, {"attempted": ids})}
 
     @staticmethod
     async def _update(session, d, **values) -> None:

@@ -22,7 +22,7 @@ from services.notifications.service_layer.unit_of_work import NotificationsUnitO
 from services.notifications.sms_simulator import SmsSimulator
 from shared.db import make_sessionmaker
 from shared.outbox import Outbox
-from shared.timers import TimerPoller
+from shared.timers import BatchTimerPoller
 from tests.infra import free_port
 from tests.integration.notifications.helpers import AGENCY_KEY, CIVIL_AFFAIRS, COUNTY, EDUCATION, POLICE
 
@@ -151,7 +151,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def driven(config, clock, settings, engines):
-    """The notifier with the test's clock, its unit of work and a timer poller on the same clock.
+    """The notifier with the test's clock, its unit of work and a poller of attempts on the same clock.
     Timers other tests left in this worker's database are put aside first."""
     engine = engines["notifications"]
     async with engine.begin() as conn:
@@ -162,5 +162,9 @@ async def driven(config, clock, settings, engines):
     def uow() -> NotificationsUnitOfWork:
         return NotificationsUnitOfWork(sessions, Outbox(outbox, "notifications", settings.stream_namespace))
 
-    poller = TimerPoller(timers, uow, {ATTEMPT: notifier.attempt, URGENT_ATTEMPT: notifier.attempt}, now=clock)
-    return notifier, uow, poller
+    return notifier, uow, attempts(notifier, uow, clock)
+
+
+def attempts(notifier, uow, clock) -> BatchTimerPoller:
+    """Both lanes' attempts, fired on the test's clock."""
+    return BatchTimerPoller(timers, uow, [ATTEMPT, URGENT_ATTEMPT], notifier.attempter(), now=clock)

@@ -5,11 +5,9 @@ poller on that clock, so hours pass without waiting."""
 from datetime import timedelta
 
 from services.notifications.app import build_notifier
-from services.notifications.adapters.orm import timers, users
-from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT
-from shared.timers import TimerPoller
+from services.notifications.adapters.orm import users
 from tests.infra import free_port
-from tests.integration.notifications.conftest import local_time
+from tests.integration.notifications.conftest import attempts, local_time
 from tests.integration.notifications.helpers import POLICE, add_child, delivery_rows, enqueue, message, outbox_events
 
 
@@ -87,7 +85,7 @@ async def test_exhausted_retries_fall_back_to_the_next_channel(config, clock, dr
     _, uow, _ = driven
     down = config.model_copy(update={"sms_url": f"http://127.0.0.1:{free_port()}"})  # nothing listens there
     notifier = build_notifier(down, clock)
-    poller = TimerPoller(timers, uow, {ATTEMPT: notifier.attempt, URGENT_ATTEMPT: notifier.attempt}, now=clock)
+    poller = attempts(notifier, uow, clock)
     async with uow() as u:
         await u.session.execute(users.insert().values(user_id="helper-3", phone="13600136000", channels=["sms", "inbox"]))
         await u.commit()
