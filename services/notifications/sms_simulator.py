@@ -61,6 +61,9 @@ class SmsSimulator:
         sim = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as providers' APIs do: a connection per message would measure the handshakes.
+            protocol_version = "HTTP/1.1"
+
             def _reply(self, status: int, body) -> None:
                 data = json.dumps(body, ensure_ascii=False).encode()
                 self.send_response(status)

@@ -54,7 +54,7 @@ from shared.timers import BatchTimerHandler, Timer, schedule
 log = logging.getLogger("shouhu.notifications")
 
 ATTEMPT = "notifications.attempt"
-# An urgent delivery's attempts: fired by the urgent lane (entrypoints/urgent.py) as soon as they are due.
+# An urgent delivery's attempts: fired by the urgent lane (entrypoints/lanes.py) as soon as they are due.
 URGENT_ATTEMPT = "notifications.attempt.urgent"
 
 
