@@ -111,6 +111,7 @@ class StageChanged(BaseModel):
     stage: ReferralStage
     agencies: list[str] = Field(default_factory=list, description="agency kinds the case was reported to")
     due_at: datetime | None = None
+    in_time: bool | None = Field(None, description="for an acknowledgement: within the deadline it answered")
 
 
 class DeadlineMissed(BaseModel):
@@ -134,6 +135,8 @@ class ReferralClosed(BaseModel):
     opened_on: date
     closed_on: date
     days_open: int = Field(ge=0)
+    previous_stage: ReferralStage | None = Field(None, description="the stage it closed from")
+    deadlines_missed: int = Field(0, ge=0, description="deadlines of the case that passed (催办)")
 
 
 REFERRAL_OPENED = EventType("visits.referral.opened", 1, ReferralOpened, VISITS_EVENTS)

@@ -154,17 +154,25 @@ async def test_a_dropout_returns_to_school_through_the_written_report_and_the_bu
 
             await wait_until(in_school, what="the registry to show the pupil back in school")
 
-            async def counted() -> bool:
-                r = await _call(client, "GET", c.url("reporting", "/api/v1/figures"), c.headers, params={"region": c.code})
-                return (r["dropouts"]["registered"], r["dropouts"]["returned"], r["dropouts"]["still_out"]) == (1, 1, 0)
+            figures: dict = {}
 
-            await wait_until(counted, what="reporting to count one returned dropout")
+            async def counted() -> bool:
+                nonlocal figures
+                figures = await _call(client, "GET", c.url("reporting", "/api/v1/figures"), c.headers, params={"region": c.code})
+                d, ref = figures["dropouts"], figures["referrals"]
+                return (d["registered"], d["returned"], d["still_out"], ref["closed"]) == (1, 1, 0, 1)
+
+            await wait_until(counted, what="reporting to count one returned dropout and its closed case")
     finally:
         stop.set()
         await simulating
         c.stop()
 
     assert (done["outcome"], done["refusals"]) == ("returned", 2)
+    referrals = figures["referrals"]
+    assert (referrals["opened_by_policy"], referrals["open_now"]) == ({"dropout": 1}, {})
+    assert (referrals["acknowledged"], referrals["acknowledged_in_time"], referrals["deadlines_missed"]) == (1, 1, {})
+    assert referrals["closed_by_outcome"] == {"dropout:returned": 1} and referrals["closed_without_missed_deadline"] == 1
     steps = [t["step"] for t in done["timeline"]]
     # The school's dropout registration joined the open case rather than opening another.
     assert steps == ["opened", "triggered_again", "attempt", "attempt", "attempt", "persuasion_failed", "reported",

@@ -95,7 +95,7 @@ def check_row(parsed: census.RosterRow, headers: dict[str, str], *, region: str,
             headers["village_code"], "village_code", "outside_region", "村（社区）代码不在您的辖区内",
             "the village is outside your area",
         )])
-    body = child.model_dump()
+    body = child.model_dump(exclude={"client_id"})  # a phone's retry key: a roster row has none
     return Checked(parsed.number, body, census.natural_key(body, key))
 
 

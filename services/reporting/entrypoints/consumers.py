@@ -1,4 +1,5 @@
 from services.reporting.service_layer import handlers as h
+from shared.contracts import referrals_v1 as ref
 from shared.contracts import registry_v1 as r
 from shared.contracts import visits_v1 as v
 from shared.messaging import Subscription
@@ -38,6 +39,10 @@ def subscriptions() -> list[Subscription]:
                 v.CONCERN_RAISED.name: h.concern_raised,
                 v.ACTIVITY_RECORDED.name: h.activity_recorded,
                 v.VISIT_OVERDUE.name: h.visit_overdue,
+                ref.REFERRAL_OPENED.name: h.referral_opened,
+                ref.STAGE_CHANGED.name: h.referral_stage_changed,
+                ref.DEADLINE_MISSED.name: h.referral_deadline_missed,
+                ref.REFERRAL_CLOSED.name: h.referral_closed,
             },
         ),
     ]

@@ -24,6 +24,7 @@ from shared.contracts.registry_v1 import (
     AbsenceReported, AgreementEnded, AgreementFacts, ArchiveClosed, ArchiveReopened, ChildFactsChanged, ChildGuarded, ChildMerged,
     ChildRegistered, ChildTransferred, ChildUnguarded, ChildUpdated, EnrolmentChanged, GuardianAssigned, GuardianRemoved,
 )
+from shared.contracts.referrals_v1 import DeadlineMissed, ReferralClosed, ReferralOpened, StageChanged
 from shared.contracts.visits_v1 import (
     ActivityRecorded, ConcernRaised, PairingEnded, PairingStarted, RecordCorrected, RecordCreated, VisitOverdue,
 )
@@ -276,3 +277,55 @@ async def visit_overdue(uow, event: EventEnvelope[VisitOverdue]) -> None:
     for helper_id in sorted(set(d.helper_ids)):
         await uow.session.execute(insert(helper_months).values(helper_id=helper_id, month=month, missed_windows=1).on_conflict_do_update(
             index_elements=["helper_id", "month"], set_={"missed_windows": helper_months.c.missed_windows + 1}))
+
+
+# --- referrals (转介) and the dropout flow (劝返复学) -------------------------------------------------
+
+
+def _case_open(policy: str, stage: str) -> str:
+    return f"referrals_open:{policy}:{stage}"
+
+
+async def _move_case(uow, region_code: str, policy: str, leaving: str | None, entering: str | None) -> None:
+    """How many cases of a place are open now, per policy and stage."""
+    change: Counter[tuple[str, str]] = Counter()
+    for place in enclosing_places(region_code):
+        if leaving:
+            change[place, _case_open(policy, leaving)] -= 1
+        if entering:
+            change[place, _case_open(policy, entering)] += 1
+    await _count(uow.session, change)
+
+
+async def referral_opened(uow, event: EventEnvelope[ReferralOpened]) -> None:
+    d = event.data
+    await _tally(uow.session, event.region_code, d.opened_on, {"referrals_opened": 1, f"referrals_opened:{d.policy}": 1})
+    await _move_case(uow, event.region_code, d.policy, None, d.stage)
+
+
+async def referral_stage_changed(uow, event: EventEnvelope[StageChanged]) -> None:
+    d = event.data
+    await _move_case(uow, event.region_code, d.policy, d.previous, d.stage)
+    day = event.occurred_at.date()
+    if d.stage == "reported":
+        await _tally(uow.session, event.region_code, day, {f"referrals_reported:{d.policy}": 1})
+    elif d.stage == "acknowledged":
+        await _tally(uow.session, event.region_code, day, {
+            "referrals_acknowledged": 1, "referrals_acknowledged_in_time": int(bool(d.in_time)),
+        })
+
+
+async def referral_deadline_missed(uow, event: EventEnvelope[DeadlineMissed]) -> None:
+    d = event.data
+    await _tally(uow.session, event.region_code, event.occurred_at.date(), {
+        f"deadlines_missed:{d.step}": 1, f"deadlines_missed:{d.policy}": 1,
+    })
+
+
+async def referral_closed(uow, event: EventEnvelope[ReferralClosed]) -> None:
+    d = event.data
+    await _move_case(uow, event.region_code, d.policy, d.previous_stage, None)
+    await _tally(uow.session, event.region_code, d.closed_on, {
+        "referrals_closed": 1, f"referrals_closed:{d.policy}:{d.outcome}": 1,
+        "referrals_closed_in_time": int(d.deadlines_missed == 0), "referral_days_open": d.days_open,
+    })

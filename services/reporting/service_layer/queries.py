@@ -129,6 +129,16 @@ async def figures(uow, region: str, period: Period, today: date) -> dict:
             "still_out": now.get("out_of_school", 0),
             "median_days_to_return": median_from_counts({int(k): v for k, v in _split(done, "return_days:").items()}),
         },
+        "referrals": {  # 转介与劝返: cases by policy and stage, deadlines kept and missed
+            "opened": done.get("referrals_opened", 0), "opened_by_policy": _split(done, "referrals_opened:"),
+            "open_now": _split(now, "referrals_open:"),
+            "acknowledged": done.get("referrals_acknowledged", 0),
+            "acknowledged_in_time": done.get("referrals_acknowledged_in_time", 0),
+            "deadlines_missed": _split(done, "deadlines_missed:"),
+            "closed": done.get("referrals_closed", 0), "closed_by_outcome": _split(done, "referrals_closed:"),
+            "closed_without_missed_deadline": done.get("referrals_closed_in_time", 0),
+            "mean_days_open": round(done.get("referral_days_open", 0) / done["referrals_closed"], 1) if done.get("referrals_closed") else None,
+        },
     }
 
 

@@ -241,10 +241,13 @@ async def acknowledge(uow, r: Referral, *, actor: str, agency: str | None, at: d
         await uow.referrals.log(r.id, "acknowledged_again", actor, agency=agency)
         return
     policy = (await policies(uow, r.county))[r.policy]
-    r.stage, r.due_at = ReferralStage.acknowledged, policy.outcome_due(at or now())
+    at = at or now()
+    in_time = r.due_at is None or at <= r.due_at
+    r.stage, r.due_at = ReferralStage.acknowledged, policy.outcome_due(at)
     await uow.referrals.log(r.id, "acknowledged", actor, agency=agency)
     await _emit(uow, r, STAGE_CHANGED, StageChanged(
-        referral_id=r.id, child_id=r.child_id, policy=r.policy, previous=ReferralStage.reported, stage=r.stage, due_at=r.due_at), actor)
+        referral_id=r.id, child_id=r.child_id, policy=r.policy, previous=ReferralStage.reported, stage=r.stage,
+        due_at=r.due_at, in_time=in_time), actor)
     await _arm(uow, r)
     await uow.referrals.save(r)
 
@@ -265,12 +268,13 @@ async def move_deadline(uow, r: Referral, due_at: datetime, *, reason: str, acto
 
 async def close(uow, r: Referral, outcome: ReferralOutcome, *, actor: str, on: date | None = None, **detail: Any) -> None:
     """结案"""
-    on = on or today_local()
+    on, previous = on or today_local(), ReferralStage(r.stage)
     r.stage, r.outcome, r.closed_on, r.due_at = ReferralStage.closed, outcome.value, on, None
     await uow.referrals.log(r.id, "closed", actor, outcome=outcome.value, **detail)
+    missed = sum(t["step"] == "reminded" for t in await uow.referrals.timeline(r.id))
     await _emit(uow, r, REFERRAL_CLOSED, ReferralClosed(
         referral_id=r.id, child_id=r.child_id, policy=r.policy, outcome=outcome, opened_on=r.opened_on, closed_on=on,
-        days_open=max(0, (on - r.opened_on).days)), actor)
+        days_open=max(0, (on - r.opened_on).days), previous_stage=previous, deadlines_missed=missed), actor)
     await _arm(uow, r)
     await uow.referrals.save(r)
 
