@@ -104,6 +104,13 @@ async def main(cfg: BenchConfig) -> list[Figure]:
             from bench import visits
 
             sections["visits"] = await visits.run(cfg, say, machine["load"])
+        if "census" in cfg.only:
+            from bench import census
+
+            began, t_census = datetime.now(UTC), time.perf_counter()
+            counted = await census.figures(cfg, rid, redis, say)
+            sections["census"] = census.section(cfg, counted, began, time.perf_counter() - t_census, machine["load"])
+            notified += counted
         if cfg.profile_events:
             from bench import profiling
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import platform
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from redis.asyncio import Redis
@@ -63,6 +66,7 @@ def service_settings(cfg: BenchConfig, namespace: str) -> Settings:
         env="prod",
         jwt_secret=secrets.token_hex(32),
         id_hash_key=secrets.token_hex(32),
+        id_encryption_keys=f"bench:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         redis_url=cfg.redis_url,
         stream_namespace=namespace,
         consumer_batch_size=cfg.batch_size,
@@ -79,21 +83,25 @@ async def delete_namespace(redis: Redis, prefix: str) -> int:
     return deleted
 
 
-async def truncate(url: str, *tables: str) -> None:
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection to ``url`` (either spelling), closed afterwards."""
     conn = await asyncpg.connect(plain(url))
     try:
-        # CASCADE: tables that later migrations hang on these are emptied too (the bench owns them all).
-        await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+        yield conn
     finally:
         await conn.close()
+
+
+async def truncate(url: str, *tables: str) -> None:
+    async with connected(url) as conn:
+        # CASCADE: tables that later migrations hang on these are emptied too (the bench owns them all).
+        await conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
 
 
 async def count_rows(url: str, table: str) -> int:
-    conn = await asyncpg.connect(plain(url))
-    try:
+    async with connected(url) as conn:
         return await conn.fetchval(f"SELECT count(*) FROM {table}")
-    finally:
-        await conn.close()
 
 
 # --- the machine -----------------------------------------------------------------

@@ -1,0 +1,228 @@
+"""Census import (摸底排查) end to end: a roster uploaded to the registry, until visits,
+notifications and reporting have each applied every child it registered; beside a raw
+pipeline in the bench process on the same rows.
+
+Shouhu: the four services as processes (production settings). The clock runs from the
+upload until the last of the three consumers holds every registered child. Raw: the same
+CSV parsed with the csv module, each chunk of rows COPYed into a registry ``children``
+table and its events XADDed (one pipeline per chunk), while two raw consumers (reporting,
+visits: XREADGROUP, one transaction per batch, XACK) apply them; until both have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import asyncpg
+import httpx
+from redis.asyncio import Redis
+
+from bench import consume
+from bench.config import BenchConfig
+from bench.data import Population
+from bench.infra import db_name, plain, recreate_databases, service_settings, truncate
+from bench.measure import Figure, cpu_seconds, poll, service_process
+from bench.report import results
+from services.registry.domain.census import COLUMNS, LABELS, to_cells
+from services.registry.domain.model import name_key
+from shared.auth import Role, issue_token
+from shared.outbox import DATA_FIELD
+from tests.infra import free_port
+
+SERVICES = ("registry", "visits", "notifications", "reporting")
+# Where each consumer keeps a child: done when it holds every registered one.
+APPLIED = {"visits": "children", "notifications": "contacts", "reporting": "child_facts"}
+CHUNK = 500  # the raw side's rows per COPY and XADD pipeline (the importer's chunk size)
+
+
+@dataclass(frozen=True)
+class CensusConfig:
+    rows: int = field(default_factory=lambda: int(os.environ.get("BENCH_CENSUS_ROWS", 100_000)))
+    timeout: float = field(default_factory=lambda: float(os.environ.get("BENCH_CENSUS_TIMEOUT", 1800)))
+
+
+def roster(bodies: list[dict]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([c.header for c in COLUMNS])
+    writer.writerows(["" if v is None else v for v in to_cells(b)] for b in bodies)
+    return buf.getvalue().encode("utf-8")
+
+
+def _peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _count(url: str, table: str) -> int:
+    conn = await asyncpg.connect(plain(url))
+    try:
+        return await conn.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await conn.close()
+
+
+async def shouhu(cfg: BenchConfig, rid: str, content: bytes, rows: int, timeout: float, say) -> tuple[float, list[str]]:
+    settings = service_settings(cfg, f"{rid}.census.").model_copy(
+        update={"notifications_database_url": cfg.database_url(db_name("notifications"))}
+    )
+    procs = {s: service_process(s, settings, free_port()) for s in SERVICES}
+    procs["notifications"].env["SHOUHU_NOTIFICATIONS_AGENCY_KEY"] = "bench-agency-key"
+    notes = []
+    try:
+        for p in procs.values():
+            p.start()
+        for p in procs.values():
+            await p.ready(timeout=60)
+        cpu0 = {s: cpu_seconds(p.proc.pid) for s, p in procs.items()}
+        headers = {"Authorization": f"Bearer {issue_token(settings, role=Role.admin, subject='bench')}"}
+        async with httpx.AsyncClient(base_url=procs["registry"].url, headers=headers, timeout=300) as client:
+            t0 = time.perf_counter()
+            r = await client.post("/api/v1/imports/census", files={"file": ("census.csv", content, "text/csv")})
+            r.raise_for_status()
+            job_id = r.json()["id"]
+            t_accepted = time.perf_counter()
+            job: dict = {}
+
+            async def imported() -> bool:
+                nonlocal job
+                job = (await client.get(f"/api/v1/imports/{job_id}", params={"limit": 1})).raise_for_status().json()
+                return job["status"] == "done"
+
+            t_job = await poll(imported, timeout=timeout, what="the census import job", every=0.5)
+        registered = job["registered"]
+        if registered != rows:
+            notes.append(f"{rows - registered} of {rows:,} rows not registered: {job.get('problems', [])[:3]}")
+
+        async def applied(service: str, table: str) -> float:
+            url = settings.database_url(service)
+
+            async def holds_all() -> bool:
+                return await _count(url, table) >= registered
+
+            return await poll(holds_all, timeout=timeout, what=f"{service} to apply the import", every=0.25)
+
+        # Watched side by side: each consumer's own finishing time.
+        done_at = dict(zip(APPLIED, await asyncio.gather(*(applied(s, t) for s, t in APPLIED.items()))))
+        t_end = max(done_at.values())
+        cpu = {s: cpu_seconds(p.proc.pid) - cpu0[s] for s, p in procs.items()}
+        rss = {s: _peak_rss_mib(p.proc.pid) for s, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.stop()
+    wall = t_end - t0
+    say(f"  shouhu: {registered:,} rows in {wall:.1f} s: {registered / wall:,.0f} rows/s")
+    notes += [
+        f"upload answered in {t_accepted - t0:.1f} s; the import job done after {t_job - t0:.1f} s "
+        f"({registered / (t_job - t0):,.0f} rows/s); each consumer holding every child after "
+        + ", ".join(f"{s} {t - t0:.1f} s" for s, t in done_at.items()),
+        "CPU seconds per process over the run: " + ", ".join(f"{s} {c:.0f}" for s, c in cpu.items())
+        + f" ({sum(cpu.values()) / wall:.2f} cores busy on average)",
+        "peak RSS per process: " + ", ".join(f"{s} {m:,.0f} MiB" for s, m in rss.items()),
+    ]
+    return registered / wall, notes
+
+
+_FIELDS = [c.field for c in COLUMNS]
+# Label -> value for the one-choice columns (e.g. 外出务工 -> migrant_worker).
+_VALUES = {
+    c.field: {labels[0]: value for value, labels in LABELS[c.choices].items()}
+    for c in COLUMNS if c.choices is not None and not c.multiple
+}
+_RAW_COLUMNS = ["id", "name", "name_key", "gender", "birth_date", "hukou_status", "village_code", "school_id",
+                "class_name", "left_behind_type", "father", "mother", "version"]
+
+
+def _raw_child(cells: list[str]) -> tuple[tuple, dict]:
+    """A roster row as the raw side writes it, without any check: the children row and the event's data."""
+    row = {f: (v or None) for f, v in zip(_FIELDS, cells)}
+    for f, labels in _VALUES.items():
+        row[f] = labels.get(row[f], row[f])
+    people = {p: {k.partition(".")[2]: v for k, v in row.items() if k.startswith(f"{p}.") and v} for p in ("father", "mother")}
+    child_id = uuid.uuid4()
+    record = (
+        child_id, row["name"], name_key(row["name"]), row["gender"], date.fromisoformat(row["birth_date"]),
+        row["hukou_status"], row["village_code"], row["school_id"], row["class_name"], row["left_behind_type"],
+        json.dumps(people["father"]), json.dumps(people["mother"]), 1,
+    )
+    data = {k: row[k] for k in ("village_code", "gender", "left_behind_type", "hukou_status", "school_id", "class_name")}
+    return record, {"child_id": str(child_id), "risk_categories": [], **data}
+
+
+async def raw(cfg: BenchConfig, rid: str, redis: Redis, content: bytes, rows: int) -> tuple[float, list[str]]:
+    url = plain(cfg.database_url(db_name("registry", raw=True)))
+    await truncate(url, "children", "outbox")
+    stream = f"{rid}.census-raw.registry.events"
+    started = asyncio.Event()
+    conn = await asyncpg.connect(url)
+
+    async def produce() -> None:
+        reader = csv.reader(io.StringIO(content.decode("utf-8")))
+        next(reader)  # the headers
+        while chunk := [_raw_child(cells) for cells in itertools.islice(reader, CHUNK)]:
+            await conn.copy_records_to_table("children", records=[c[0] for c in chunk], columns=_RAW_COLUMNS)
+            async with redis.pipeline(transaction=False) as pipe:
+                for _, data in chunk:
+                    envelope = {"event_id": str(uuid.uuid4()), "type": "registry.child.registered", "data": data}
+                    pipe.xadd(stream, {DATA_FIELD: json.dumps(envelope)})
+                await pipe.execute()
+            started.set()
+
+    try:
+        t0 = time.perf_counter()
+        producer = asyncio.create_task(produce())
+        await started.wait()  # the consumers' groups need the stream
+        await asyncio.gather(producer, *(consume.raw(service, cfg, redis, stream, rows) for service in consume.STORE))
+        wall = time.perf_counter() - t0
+    finally:
+        await conn.close()
+    return rows / wall, [f"raw: {rows:,} rows in {wall:.1f} s (csv parsed, registry COPY + XADD per chunk of {CHUNK}, "
+                         f"{' and '.join(consume.STORE)} raw consumers; no notifications twin)"]
+
+
+async def figures(cfg: BenchConfig, rid: str, redis: Redis, say) -> list[Figure]:
+    c = CensusConfig()
+    await recreate_databases(cfg, SERVICES)
+    pop = Population(seed=7)
+    bodies = [pop.child() for _ in range(c.rows)]
+    content = roster(bodies)
+    say(f"census: {c.rows:,} rows ({len(content) / 2**20:.1f} MiB csv), registry import to every consumer")
+    fig = Figure("census import, upload until visits, notifications and reporting hold every child", "rows/s")
+    rate, notes = await shouhu(cfg, rid, content, c.rows, c.timeout, say)
+    fig.shouhu.append(rate)
+    fig.notes += notes
+    rate, notes = await raw(cfg, rid, redis, content, c.rows)
+    say(f"  raw:    {rate:,.0f} rows/s")
+    fig.raw.append(rate)
+    fig.notes += notes
+    return [fig]
+
+
+def section(cfg: BenchConfig, figs: list[Figure], started: datetime, seconds: float, load: str) -> str:
+    c = CensusConfig()
+    out = [
+        "## Census import (摸底排查), end to end",
+        "",
+        f"Run of {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({seconds:.0f} s, load average at start {load}); "
+        f"one run of {c.rows:,} rows each side.",
+        "",
+        *results(figs),
+        "",
+        "What is measured: " + " ".join((__doc__ or "").split("\n\n", 1)[1].split()),
+        "",
+        f"Knobs: `BENCH_CENSUS_ROWS` ({c.rows}), `BENCH_CENSUS_TIMEOUT` ({c.timeout:.0f} s); "
+        "`BENCH_ONLY=census` runs this part alone and rewrites only this section.",
+    ]
+    return "\n".join(out)
