@@ -83,7 +83,8 @@ def test_settings_are_ones_the_code_reads_and_each_service_sees_only_its_own_dat
         assert set(env) <= KNOWN_SHOUHU_VARS, f"{service}: {set(env) - KNOWN_SHOUHU_VARS} are read by nothing"
         databases = {n for n in env if n.endswith("_DATABASE_URL")}
         assert databases == {f"SHOUHU_{service.upper()}_DATABASE_URL"}, service
-        assert ("SHOUHU_ID_HASH_KEY" in env) == (service == "registry" and container["name"] != "migrate")
+        for registry_only in ("SHOUHU_ID_HASH_KEY", "SHOUHU_ID_ENCRYPTION_KEYS"):
+            assert (registry_only in env) == (service == "registry" and container["name"] != "migrate"), registry_only
         for source in env.values():
             if source.startswith("secret:"):
                 assert source.removeprefix("secret:") in SECRET_KEYS, f"{source} is not in secrets.env.example"
@@ -100,5 +101,6 @@ def test_the_secret_example_holds_no_secret():
         line.split("=", 1) for line in (K8S / "secrets.env.example").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    assert values["SHOUHU_JWT_SECRET"] == values["SHOUHU_ID_HASH_KEY"] == values["SHOUHU_NOTIFICATIONS_AGENCY_KEY"] == ""
+    secrets = ("SHOUHU_JWT_SECRET", "SHOUHU_ID_HASH_KEY", "SHOUHU_ID_ENCRYPTION_KEYS", "SHOUHU_NOTIFICATIONS_AGENCY_KEY")
+    assert [values[k] for k in secrets] == [""] * len(secrets)
     assert all(":PASSWORD@" in v for k, v in values.items() if k.endswith("_DATABASE_URL"))
