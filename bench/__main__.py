@@ -104,6 +104,10 @@ async def main(cfg: BenchConfig) -> list[Figure]:
             from bench import visits
 
             sections["visits"] = await visits.run(cfg, say, machine["load"])
+        if "reporting" in cfg.only:
+            from bench import reporting
+
+            sections["reporting"] = await reporting.run(cfg, say, machine["load"])
         if "census" in cfg.only:
             from bench import census
 

@@ -27,11 +27,11 @@ class BenchConfig:
     repeat: int = field(default_factory=lambda: _int("BENCH_REPEAT", 3))  # runs per figure; the median is reported
     # cProfile the Shouhu consumer in process on this many events after the measurements (0: no profile).
     profile_events: int = field(default_factory=lambda: _int("BENCH_PROFILE", 0))
-    # Which parts to run: "ingest", "consumers", "notifications", "visits", "census" (all by default); the report
-    # covers what ran.
+    # Which parts to run: "ingest", "consumers", "notifications", "visits", "census", "reporting" (all by
+    # default); the report covers what ran.
     only: tuple[str, ...] = field(
         default_factory=lambda: tuple(
-            os.environ.get("BENCH_ONLY", "ingest,consumers,notifications,visits,census").replace(" ", "").split(",")
+            os.environ.get("BENCH_ONLY", "ingest,consumers,notifications,visits,census,reporting").replace(" ", "").split(",")
         )
     )
     redis_url: str = field(default_factory=lambda: os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))

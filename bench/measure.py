@@ -47,6 +47,10 @@ class Figure:
         return f"{'met' if self.ratio >= self.goal else 'MISSED'} (>= {self.goal:.2f})"
 
 
+def percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
 async def poll(check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.01) -> float:
     """Wait until ``check`` is true; returns the perf_counter() at which it was seen true."""
     deadline = time.perf_counter() + timeout

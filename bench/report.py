@@ -41,6 +41,19 @@ def results(figures: list[Figure]) -> list[str]:
     return out
 
 
+def timings(figures: list[Figure], notes: list[str]) -> list[str]:
+    """A part's times as markdown: Shouhu's and raw's medians, Shouhu's over raw's (lower is better), the notes."""
+    return [
+        "| measurement | Shouhu | raw baseline | Shouhu / raw (time) |",
+        "|---|---:|---:|---:|",
+        *(f"| {f.name} | {f.shouhu_median:,.2f} {f.unit} | {f.raw_median:,.2f} {f.unit} | {f.ratio:.2f} |" for f in figures),
+        "",
+        "Notes from the run:",
+        "",
+        *(f"- {n}" for n in notes),
+    ]
+
+
 def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], started: datetime, seconds: float) -> str:
     out = [
         "# Benchmarks",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,7 +17,8 @@ import asyncpg
 
 from bench.config import BenchConfig
 from bench.infra import plain
-from bench.measure import Figure
+from bench.measure import Figure, percentile
+from bench.report import timings
 from services.visits.domain.compliance import Status, windows_within
 from services.visits.domain.rules import DEFAULT_RULES
 from services.visits.domain.windows import county_terms, today_local, window_at_or_after
@@ -319,15 +319,6 @@ async def _latencies(call: Callable[[object], Awaitable[object]], args: list) ->
     return out
 
 
-def _p(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-def _row(f: Figure) -> str:
-    """A time in the section's table: Shouhu's and raw's medians, and Shouhu's over raw's (lower is better)."""
-    return f"| {f.name} | {f.shouhu_median:,.2f} {f.unit} | {f.raw_median:,.2f} {f.unit} | {f.ratio:.2f} |"
-
-
 async def measure(cfg: BenchConfig, vc: VisitsConfig, url: str, pop: Population, month: tuple[date, date],
                   say) -> tuple[list[Figure], list[str]]:
     """Times, in seconds or milliseconds, each beside its raw baseline (so ``ratio`` is Shouhu's time over raw's)."""
@@ -372,8 +363,8 @@ async def measure(cfg: BenchConfig, vc: VisitsConfig, url: str, pop: Population,
                 uow(), t, today=today, quiet_days=30, limit=50, offset=0), towns)
             overview.raw += await _latencies(lambda t: conn.fetch(RAW_OVERVIEW, t), towns)
         for t in (worklist, overview):
-            notes.append(f"{t.name}: p50 {_p(t.shouhu, 50):.1f} ms, p99 {_p(t.shouhu, 99):.1f} ms (Shouhu); "
-                         f"p50 {_p(t.raw, 50):.1f} ms, p99 {_p(t.raw, 99):.1f} ms (raw), over {len(t.shouhu)} calls each")
+            notes.append(f"{t.name}: p50 {percentile(t.shouhu, 50):.1f} ms, p99 {percentile(t.shouhu, 99):.1f} ms (Shouhu); "
+                         f"p50 {percentile(t.raw, 50):.1f} ms, p99 {percentile(t.raw, 99):.1f} ms (raw), over {len(t.shouhu)} calls each")
             say(f"  {notes[-1]}")
     finally:
         await conn.close()
@@ -406,13 +397,7 @@ def section(cfg: BenchConfig, vc: VisitsConfig, pop: Population, figures: list[F
         " pairings. Medians; the last column is Shouhu's time over the raw baseline's (lower is better, 1.00 is as",
         "fast as hand-written SQL).",
         "",
-        "| measurement | Shouhu | raw baseline | Shouhu / raw (time) |",
-        "|---|---:|---:|---:|",
-        *map(_row, figures),
-        "",
-        "Notes from the run:",
-        "",
-        *(f"- {n}" for n in notes),
+        *timings(figures, notes),
         "",
         "Found by this bench at 1,000,000 children (earlier runs on this machine, load average 6 to 9):",
         "",

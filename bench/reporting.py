@@ -1,0 +1,441 @@
+"""Reports at national scale: the reporting service's tables as the events would have left them for
+BENCH_REPORTING_CHILDREN children and BENCH_REPORTING_VISITS visit records (generated, loaded with COPY,
+the rollups computed from them with INSERT ... SELECT ... GROUP BY), then a county's and a province's
+quarterly report, each beside a hand-written SQL aggregate of the same headline figures over the facts."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+
+from bench.config import ROOT, BenchConfig
+from bench.infra import connected, plain
+from bench.measure import Figure, percentile
+from bench.report import timings
+from services.reporting.adapters.exports import to_xlsx
+from services.reporting.domain.figures import Period, previous_quarter, quarter
+from services.reporting.domain.places import LEVELS
+from services.reporting.service_layer.reports import quarterly
+from shared.clock import today_local
+from shared.db import alembic_config, make_engine, make_sessionmaker
+from shared.uow import SqlUnitOfWork
+
+DATABASE = "shouhu_bench_reporting_national"
+COUNTIES = ROOT / "services" / "registry" / "reference" / "counties.csv"
+TOWNSHIPS, VILLAGES = 8, 10  # per county, per township
+CARING_MOTHER_CHILDREN = 5  # children per caring mother (爱心妈妈); the others' contacts are their class teacher's
+KINDS = ("home_visit",) * 4 + ("phone",) * 2 + ("talk",) * 2 + ("parent_contact", "guardian_contact")
+CHUNK = 20_000  # children per generated chunk handed to the COPYs
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class ReportingConfig:
+    children: int = field(default_factory=lambda: _int("BENCH_REPORTING_CHILDREN", 7_000_000))
+    visits: int = field(default_factory=lambda: _int("BENCH_REPORTING_VISITS", 60_000_000))
+    calls: int = field(default_factory=lambda: _int("BENCH_REPORTING_CALLS", 10))  # per region and side
+    # 1: keep a loaded database of the same size from an earlier run (migrated to the latest schema).
+    keep: bool = field(default_factory=lambda: os.environ.get("BENCH_REPORTING_KEEP", "0") == "1")
+
+
+# --- the population ------------------------------------------------------------------------------
+
+
+def _uuid(kind: int, n: int) -> str:
+    """Deterministic ids, cheap to write by the ten million: the kind of row in the top bits."""
+    return f"{kind:08x}-0000-4000-8000-{n:012x}"
+
+
+def _weighted(rnd: random.Random, n: int, weights: list[float]) -> list[int]:
+    """``n`` split by ``weights`` (largest remainders), so the total is exact."""
+    total = sum(weights)
+    shares = [n * w / total for w in weights]
+    out = [int(s) for s in shares]
+    for i in sorted(range(len(weights)), key=lambda i: out[i] - shares[i])[: n - sum(out)]:
+        out[i] += 1
+    return out
+
+
+@dataclass
+class Generated:
+    children: int = 0
+    records: int = 0
+    pairings: int = 0
+
+
+def _text(value: object) -> str:
+    return r"\N" if value is None else str(value)
+
+
+def chunks(rc: ReportingConfig, today: date, first_day: date):
+    """Per chunk of children, the COPY text of child_facts, child_visits, pairings and visit_records.
+
+    Children get real county codes (weighted at random), 8 townships of 10 villages each; their
+    visit records fall between ``first_day`` and yesterday. A child's contacts row (last contact,
+    contacts) is written from its own records, as the handler would have kept it."""
+    rnd = random.Random(5)
+    with COUNTIES.open(encoding="utf-8") as f:
+        counties = [row["code"] for row in csv.DictReader(f)]
+    per_county = _weighted(rnd, rc.children, [rnd.uniform(0.3, 1.7) for _ in counties])
+    days = [str(first_day + timedelta(days=d)) for d in range((today - first_day).days)]
+    mean = rc.visits / rc.children
+    facts, contacts, pairs, records = [], [], [], []
+    n = paired = record = 0
+    for c, county in enumerate(counties):
+        per_village = _weighted(rnd, per_county[c], [1.0] * (TOWNSHIPS * VILLAGES))
+        for v, kids in enumerate(per_village):
+            township = f"{county}{v // VILLAGES + 1:03d}"
+            village = f"{township}{v % VILLAGES + 1:03d}"
+            teacher = _uuid(3, c * TOWNSHIPS + v // VILLAGES)
+            for _ in range(kids):
+                child = _uuid(1, n)
+                school = f"S{township}" if rnd.random() < 0.95 else None
+                guardian = rnd.choice(("grandparent",) * 14 + ("relative",) * 3 + ("parent", "other", None))
+                r = rnd.random()
+                enrolment = ("not_enrolled" if school is None else "dropped_out" if r < 0.01 else "in_school")
+                facts.append("\t".join(map(_text, (
+                    child, village, "male" if r < 0.53 else "female",
+                    "both_parents_out" if rnd.random() < 0.7 else "one_out_other_incapable",
+                    "registered" if r > 0.02 else "unregistered",
+                    rnd.choice(("{}",) * 16 + ("{orphan}", "{disabled}", "{no_hukou}", "{de_facto_unsupported,disabled}")),
+                    "t" if rnd.random() < 0.02 else "f", school,
+                    "migrant_worker" if rnd.random() < 0.97 else "unknown",
+                    rnd.choice(("migrant_worker", "migrant_worker", "incapable", "at_home")), guardian, enrolment,
+                    today - timedelta(days=rnd.randrange(200)) if enrolment == "dropped_out" else None,
+                    today - timedelta(days=rnd.randrange(90)) if guardian is None and rnd.random() < 0.5 else None,
+                    today + timedelta(days=rnd.randrange(365)) if rnd.random() < 0.4 else None,
+                ))))
+                helper = teacher
+                if rnd.random() < 0.6:
+                    helper = _uuid(2, paired // CARING_MOTHER_CHILDREN)
+                    pairs.append(f"{_uuid(5, paired)}\t{child}\t{helper}\tcaring_mother\tt")
+                    paired += 1
+                k = int(rnd.random() * (2 * mean + 1))
+                if k:
+                    visited = rnd.choices(days, k=k)
+                    kinds = rnd.choices(KINDS, k=k)
+                    for i in range(k):
+                        records.append(f"{_uuid(4, record + i)}\t{child}\t{helper}\t{kinds[i]}\t{visited[i]}\t{village}")
+                    record += k
+                    contacts.append(f"{child}\t{max(visited)}\t{k}\t0")
+                n += 1
+                if len(facts) == CHUNK:
+                    yield _blobs(facts, contacts, pairs, records)
+                    facts, contacts, pairs, records = [], [], [], []
+    yield _blobs(facts, contacts, pairs, records)
+    yield Generated(n, record, paired)
+
+
+def _blobs(*tables: list[str]) -> list[bytes]:
+    return [("\n".join(lines) + "\n").encode() if lines else b"" for lines in tables]
+
+
+# Tables in the order chunks() fills them, with their COPY columns.
+COPIED = (
+    ("child_facts", ("child_id", "village_code", "gender", "left_behind_type", "hukou_status", "risk_categories",
+                     "closed", "school_id", "father_status", "mother_status", "guardian_relationship",
+                     "enrolment_status", "out_since", "unguarded_since", "agreement_until")),
+    ("child_visits", ("child_id", "last_contact_on", "contacts", "missed_windows")),
+    ("pairings", ("pairing_id", "child_id", "helper_id", "helper_role", "active")),
+    ("visit_records", ("record_id", "child_id", "helper_id", "kind", "visited_on", "region_code")),
+)
+
+# The rollups as the handlers leave them (domain.figures.labels per child, counted in each of its places; a
+# visit counted in its month, in every place enclosing its village), computed from the loaded facts.
+_COMPLETE = " AND ".join(f"coalesce({c}, '') NOT IN ('', 'unknown')"
+                         for c in ("guardian_relationship", "school_id", "father_status", "mother_status"))
+_LEVELS = f"ARRAY[{', '.join(map(str, LEVELS))}]"
+ROLLUPS = (
+    f"""CREATE TEMP TABLE village_labels AS
+    SELECT village_code, school_id, label, count(*) AS n
+    FROM child_facts, unnest(array_remove(ARRAY[
+        'children', 'type:' || left_behind_type, 'guardian:' || coalesce(guardian_relationship, 'none'),
+        'gender:' || gender, CASE WHEN {_COMPLETE} THEN 'complete' END,
+        CASE WHEN unguarded_since IS NOT NULL THEN 'unguarded' END,
+        CASE WHEN agreement_until IS NOT NULL THEN 'agreement' END,
+        CASE WHEN enrolment_status = 'dropped_out' THEN 'out_of_school' END
+    ] || ARRAY(SELECT 'risk:' || r FROM unnest(risk_categories) AS r), NULL)) AS label
+    WHERE NOT closed GROUP BY 1, 2, 3""",
+    f"""INSERT INTO place_figures (place, figure, value)
+    SELECT substr(village_code, 1, level), label, sum(n) FROM village_labels, unnest({_LEVELS}) AS level GROUP BY 1, 2
+    UNION ALL
+    SELECT substr(village_code, 1, 6) || '.school.' || school_id, label, sum(n) FROM village_labels
+    WHERE school_id IS NOT NULL GROUP BY 1, 2""",
+    """CREATE TEMP TABLE village_visits AS
+    SELECT region_code, date_trunc('month', visited_on)::date AS month, kind, count(*) AS n
+    FROM visit_records GROUP BY 1, 2, 3""",
+    f"""INSERT INTO monthly_figures (place, month, figure, value)
+    SELECT substr(region_code, 1, level), month, figure, sum(n)
+    FROM village_visits, unnest({_LEVELS}) AS level, unnest(ARRAY['visits', 'visits:' || kind]) AS figure
+    GROUP BY 1, 2, 3""",
+)
+# The raw side's own index (the service never reads visit_records for a report): the records lie in village
+# order, so a BRIN range finds a region's without a scan of them all.
+RAW_INDEX = "CREATE INDEX bench_raw_visit_records_region ON visit_records USING brin (region_code)"
+
+
+async def _database(cfg: BenchConfig, rc: ReportingConfig) -> tuple[str, bool]:
+    """The bench database's URL, and whether it holds a load of this size already (BENCH_REPORTING_KEEP)."""
+    url = cfg.database_url(DATABASE)
+    if rc.keep:
+        try:
+            async with connected(url) as conn:
+                if await conn.fetchval("SELECT count(*) FROM bench_load WHERE children = $1 AND visits = $2",
+                                       rc.children, rc.visits):
+                    return url, True
+        except (asyncpg.InvalidCatalogNameError, asyncpg.UndefinedTableError):
+            pass
+    async with connected(cfg.pg_url) as server:
+        await server.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await server.execute(f'CREATE DATABASE "{DATABASE}"')
+    return url, False
+
+
+async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], queue: asyncio.Queue) -> None:
+    async def source():
+        while (blob := await queue.get()) is not None:
+            yield blob
+
+    await conn.copy_to_table(table, source=source(), columns=columns)
+
+
+async def prepare(cfg: BenchConfig, rc: ReportingConfig, today: date, first_day: date, say) -> tuple[str, list[str]]:
+    """The bench database migrated with the reporting schema, loaded with COPY and its rollups computed;
+    returns its URL and notes."""
+    url, kept = await _database(cfg, rc)
+    from alembic import command
+
+    # Alembic's env.py runs its own event loop: keep it off ours.
+    await asyncio.to_thread(command.upgrade, alembic_config("reporting", url), "heads")
+    if kept:
+        say("reporting: keeping the loaded database (BENCH_REPORTING_KEEP=1)")
+        async with connected(url) as conn:
+            note = await conn.fetchval("SELECT note FROM bench_load")
+        return url, [f"{note} (kept from an earlier run)"]
+    conns = [await asyncpg.connect(plain(url)) for _ in COPIED]
+    try:
+        # Generated data, regenerated each run: no WAL for it (reads are the same).
+        for table, _ in COPIED:
+            await conns[0].execute(f"ALTER TABLE {table} SET UNLOGGED")
+        t = time.perf_counter()
+        queues = [asyncio.Queue(maxsize=4) for _ in COPIED]
+        copies = [asyncio.create_task(_copy(c, table, cols, q)) for c, (table, cols), q in zip(conns, COPIED, queues)]
+        for item in chunks(rc, today, first_day):
+            if isinstance(item, Generated):
+                made = item
+                break
+            for q, blob in zip(queues, item):
+                if blob:
+                    await q.put(blob)
+            if any(c.done() for c in copies):  # a failed COPY: stop generating and say why
+                break
+        for q in queues:
+            await q.put(None)
+        await asyncio.gather(*copies)
+        copied = time.perf_counter() - t
+        say(f"  COPY: {made.children:,} children, {made.records:,} visit records, {made.pairings:,} pairings "
+            f"in {copied:.0f} s")
+        conn = conns[0]
+        await conn.execute("SET work_mem = '1GB'")
+        t = time.perf_counter()
+        for statement in ROLLUPS:
+            await conn.execute(statement)
+        rolled = time.perf_counter() - t
+        t = time.perf_counter()
+        await conn.execute(RAW_INDEX)
+        await conn.execute("VACUUM ANALYZE")
+        indexed = time.perf_counter() - t
+        rows = {table: await conn.fetchval(f"SELECT count(*) FROM {table}")
+                for table in ("place_figures", "monthly_figures")}
+        note = (f"loaded with COPY in {copied:.0f} s ({made.children:,} children, {made.records:,} visit records, "
+                f"{made.pairings:,} pairings, with their contacts rows); rollups computed from them with INSERT ... SELECT"
+                f" ... GROUP BY in {rolled:.0f} s ({rows['place_figures']:,} place_figures rows, "
+                f"{rows['monthly_figures']:,} monthly_figures rows); the raw side's index and VACUUM ANALYZE in "
+                f"{indexed:.0f} s")
+        say(f"  {note}")
+        await conn.execute("CREATE TABLE bench_load (children bigint, visits bigint, note text)")
+        await conn.execute("INSERT INTO bench_load VALUES ($1, $2, $3)", rc.children, rc.visits, note)
+    finally:
+        for c in conns:
+            await c.close()
+    return url, [note]
+
+
+# --- what is measured ----------------------------------------------------------------------------
+
+# The report's headline figures straight from the facts, in one statement: the region's open archives with
+# their contacts row and whether a pairing is in force, and its visit records of the quarter and the one before.
+RAW_HEADLINES = f"""
+WITH kids AS (
+  SELECT c.*, v.last_contact_on,
+         EXISTS (SELECT 1 FROM pairings p WHERE p.child_id = c.child_id AND p.active) AS paired
+  FROM child_facts c LEFT JOIN child_visits v USING (child_id)
+  WHERE c.village_code ~>=~ $1 AND c.village_code ~<~ $2 AND NOT c.closed)
+SELECT count(*) AS children,
+       count(*) FILTER (WHERE {_COMPLETE}) AS complete,
+       count(agreement_until) AS agreements_in_force,
+       count(*) FILTER (WHERE agreement_until BETWEEN $3 AND $3 + 30) AS expiring_30_days,
+       count(unguarded_since) AS unguarded_now,
+       count(*) FILTER (WHERE enrolment_status = 'dropped_out') AS still_out,
+       count(*) FILTER (WHERE paired) AS paired_children,
+       count(*) FILTER (WHERE paired AND last_contact_on > $3 - 30) AS paired_contacted_30_days,
+       count(*) FILTER (WHERE last_contact_on IS NULL OR last_contact_on <= $3 - 30) AS no_contact_30_days,
+       (SELECT count(*) FROM visit_records WHERE region_code >= $1 AND region_code < $2
+          AND visited_on BETWEEN $4 AND $5) AS visit_records,
+       (SELECT count(*) FROM visit_records WHERE region_code >= $1 AND region_code < $2
+          AND visited_on BETWEEN $6 AND $7) AS visit_records_before
+FROM kids
+"""
+
+
+def _after(prefix: str) -> str:
+    """The first code past every code under ``prefix`` (the end of its range)."""
+    return str(int(prefix) + 1).zfill(len(prefix))
+
+
+async def raw_headlines(conn: asyncpg.Connection, region: str, period: Period, today: date) -> dict[str, int]:
+    before = previous_quarter(period)
+    row = await conn.fetchrow(RAW_HEADLINES, region, _after(region), today, period.start, period.end,
+                              before.start, before.end)
+    return dict(row)
+
+
+def shouhu_headlines(report: dict) -> dict[str, int]:
+    """The same figures as the service's report has them."""
+    f = report["figures"]
+    records = next(h for h in report["headlines"] if h["key"] == "records")
+    return {
+        "children": f["children"]["total"], "complete": f["archives"]["complete"],
+        "agreements_in_force": f["guardianship"]["agreements_in_force"],
+        "expiring_30_days": f["guardianship"]["expiring_30_days"], "unguarded_now": f["guardianship"]["unguarded_now"],
+        "still_out": f["dropouts"]["still_out"], "paired_children": f["visits"]["paired_children"],
+        "paired_contacted_30_days": f["visits"]["paired_contacted_30_days"],
+        "no_contact_30_days": f["visits"]["no_contact_30_days"], "visit_records": records["value"],
+        "visit_records_before": records["previous"],
+    }
+
+
+GOALS = {"county": 1000, "province": 5000}  # ms per report (issue 10)
+
+
+async def _largest(conn: asyncpg.Connection, length: int) -> tuple[str, int]:
+    """The place of that code length with the most children (the slowest report of its level)."""
+    row = await conn.fetchrow(
+        "SELECT place, value FROM place_figures WHERE figure = 'children' AND length(place) = $1 "
+        "AND place ~ '^[0-9]+$' ORDER BY value DESC LIMIT 1", length)
+    return row["place"], row["value"]
+
+
+async def measure(cfg: BenchConfig, rc: ReportingConfig, url: str, period: Period, today: date,
+                  say) -> tuple[list[Figure], list[str]]:
+    """Milliseconds per quarterly report, Shouhu's beside raw's, for the largest county and province."""
+    engine = make_engine(url, pool_size=2, application_name="bench-reporting")
+    sessions = make_sessionmaker(engine)
+    conn = await asyncpg.connect(plain(url))
+    figures, notes = [], []
+    try:
+        for level, goal in GOALS.items():
+            region, children = await _largest(conn, 6 if level == "county" else 2)
+            fig = Figure(f"quarterly report of a {level} ({region}, {children:,} children), json", "ms")
+            for i in range(rc.calls):
+                for side in ("shouhu", "raw") if i % 2 == 0 else ("raw", "shouhu"):
+                    t = time.perf_counter()
+                    if side == "shouhu":
+                        async with SqlUnitOfWork(sessions) as uow:
+                            report = await quarterly(uow, region, period, today)
+                        ours = shouhu_headlines(report)
+                    else:
+                        theirs = await raw_headlines(conn, region, period, today)
+                    getattr(fig, side).append(1000 * (time.perf_counter() - t))
+            if ours != theirs:
+                raise AssertionError(f"{level} {region}: Shouhu and raw disagree: {ours} != {theirs}")
+            t = time.perf_counter()
+            async with SqlUnitOfWork(sessions) as uow:
+                xlsx = to_xlsx(await quarterly(uow, region, period, today))
+            fig.notes.append(
+                f"p50 {percentile(fig.shouhu, 50):,.0f} ms, p99 {percentile(fig.shouhu, 99):,.0f} ms (Shouhu); "
+                f"p50 {percentile(fig.raw, 50):,.0f} ms, p99 {percentile(fig.raw, 99):,.0f} ms (raw), over {rc.calls} calls "
+                f"each; as xlsx once {1000 * (time.perf_counter() - t):,.0f} ms ({len(xlsx):,} bytes); Shouhu and raw agree on "
+                + ", ".join(f"{k} {v:,}" for k, v in ours.items()))
+            fig.notes.append(f"goal: p50 under {goal:,.0f} ms, {'met' if percentile(fig.shouhu, 50) < goal else 'MISSED'}")
+            say(f"  {fig.name}: " + "; ".join(fig.notes))
+            figures.append(fig)
+    finally:
+        await conn.close()
+        await engine.dispose()
+    return figures, notes
+
+
+def report_period(today: date) -> tuple[Period, date]:
+    """The last whole quarter before ``today``, and the first day with visit records (the quarter before it
+    starts): both quarters of the report have records, and so do the days up to today."""
+    period = previous_quarter(quarter(f"{today.year}Q{(today.month - 1) // 3 + 1}"))
+    return period, previous_quarter(period).start
+
+
+async def run(cfg: BenchConfig, say, load: str) -> str:
+    """This part of the bench; returns its section of docs/benchmarks.md."""
+    rc, began, t0 = ReportingConfig(), datetime.now(UTC), time.perf_counter()
+    today = today_local()
+    period, first_day = report_period(today)
+    say(f"reporting: {rc.children:,} children, about {rc.visits:,} visit records from {first_day}, "
+        f"report of {period.label} as of {today}")
+    url, notes = await prepare(cfg, rc, today, first_day, say)
+    figures, run_notes = await measure(cfg, rc, url, period, today, say)
+    return section(cfg, rc, figures, notes + run_notes, began, time.perf_counter() - t0, load)
+
+
+def section(cfg: BenchConfig, rc: ReportingConfig, figures: list[Figure], notes: list[str], began: datetime,
+            seconds: float, load: str) -> str:
+    out = [
+        "## Reports at national scale",
+        "",
+        f"Run of {began:%Y-%m-%d %H:%M} UTC ({seconds:.0f} s in all, load average at start {load}). Medians of",
+        f"{rc.calls} calls each; the last column is Shouhu's time over the raw baseline's (lower is better).",
+        "Goals (issue 10): a county's quarterly report under 1 s, a province's under 5 s.",
+        "",
+        *timings(figures, notes + [f"{f.name}: {n}" for f in figures for n in f.notes]),
+        "",
+        "What is measured:",
+        "",
+        f"- **Data**: a database migrated with the reporting schema (`{DATABASE}`) holding what the events would",
+        "  have left: `child_facts`, `child_visits` (each child's last contact and contacts), `pairings` (a caring",
+        f"  mother for 60% of children, {CARING_MOTHER_CHILDREN} children each) and `visit_records`, generated in Python",
+        "  and loaded with `COPY ... FROM STDIN` (asyncpg `copy_to_table`, the four tables at once while the next",
+        "  chunk is generated). Children live in the 2,978 real counties of",
+        f"  `services/registry/reference/counties.csv` (weighted at random), {TOWNSHIPS} townships of {VILLAGES} villages",
+        "  each; visit records fall between the start of the quarter before the one reported and yesterday.",
+        "  `place_figures` and `monthly_figures` are then computed from the loaded facts by",
+        "  `INSERT ... SELECT ... GROUP BY` (labels per child as `domain.figures.labels` gives them, in each",
+        "  enclosing place and school; visits and visits by kind per month in each enclosing place). The",
+        "  generated tables are UNLOGGED (no WAL for data regenerated each run; reads are the same). No",
+        "  referrals, agreements signed or activities: their monthly figures are empty, which costs the report",
+        "  nothing either way.",
+        "- **Shouhu**: `service_layer.reports.quarterly`, the function the API's",
+        "  `GET /api/v1/reports/quarterly` calls, in process on a fresh unit of work per call (the json the",
+        "  API returns; once more rendered as xlsx), for the county and the province with the most children,",
+        "  the last whole quarter as of today. The bench connects as a superuser, so row-level security is",
+        "  not evaluated (the service's role would add the policy's test per row).",
+        "- **Raw**: one hand-written statement computing the headline figures the report shows (children,",
+        "  complete archives, agreements in force and expiring, unguarded, still out of school, paired and",
+        "  contacted in 30 days, no contact for 30 days, visit records of the quarter and the one before)",
+        "  straight from `child_facts`, `child_visits`, `pairings` and `visit_records` (the last through a BRIN",
+        "  index on the region that only the raw side uses). The report does more (every section for both",
+        "  quarters and the places one level down); the bench checks both sides agree on every shared figure.",
+        "",
+        f"Knobs: `BENCH_REPORTING_CHILDREN` ({rc.children:,}), `BENCH_REPORTING_VISITS` ({rc.visits:,}),",
+        f"`BENCH_REPORTING_CALLS` ({rc.calls}), `BENCH_REPORTING_KEEP` (0; 1 reuses a loaded database of the same",
+        "size, migrating it first); `BENCH_ONLY=reporting` runs this part alone and rewrites only this section.",
+    ]
+    return "\n".join(out)
