@@ -300,12 +300,14 @@ class ReliableConsumer:
                     outcome.waiting.append(entry_id)
                     continue
                 else:
-                    batch_handler = sub.batch_handlers.get(event.type)
-                    if batch_handler is None or not run.fits(event):
+                    batch_handler, handler = sub.batch_handlers.get(event.type), sub.handlers.get(event.type)
+                    # An event this subscription ignores only moves the position: it does not end a run
+                    # (a child's registration and its guardian's assignment alternate on the stream).
+                    if (batch_handler is None and handler is not None) or (batch_handler and not run.fits(event)):
                         await run.flush(uow, self.group)
                     if batch_handler is not None:
                         run.add(batch_handler, event)
-                    elif (handler := sub.handlers.get(event.type)) is not None:
+                    elif handler is not None:
                         with _flow_of(event), tracing.consume_span(self.group, event.type, [event.trace_context]):
                             await handler(uow, event)
                     held[agg] = moved[agg] = version

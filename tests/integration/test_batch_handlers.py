@@ -23,6 +23,7 @@ class _Note(BaseModel):
 
 ADDED = EventType("test.batch.added", 1, _Note, "test.batch")
 CHANGED = EventType("test.batch.changed", 1, _Note, "test.batch")
+IGNORED = EventType("test.batch.ignored", 1, _Note, "test.batch")  # no handler in the subscription
 
 
 def _entry(i: int, event_type: EventType, aggregate: str, version: int, event_id: uuid.UUID | None = None):
@@ -92,6 +93,24 @@ async def test_runs_of_one_type_go_together_and_an_aggregate_never_twice_in_a_ru
     recorder.calls.clear()
     again = await consumer.process(sub, entries)  # redelivered: nothing is applied twice
     assert recorder.calls == [] and len(again.done) == len(entries)
+
+
+async def test_an_event_the_subscription_ignores_does_not_end_a_run_but_moves_the_position(settings, redis, engines):
+    recorder = Recorder()
+    consumer, sub = await _consumer(settings, redis, engines["reporting"], recorder)
+    entries = [
+        _entry(0, ADDED, "a", 1), _entry(1, IGNORED, "a", 2),  # a registration and its guardian, say
+        _entry(2, ADDED, "b", 1), _entry(3, IGNORED, "b", 2),
+        _entry(4, CHANGED, "a", 3),  # handled one by one: the run before it is applied first
+    ]
+    outcome = await consumer.process(sub, entries)
+    assert recorder.calls == [("batch", ["a@1", "b@1"]), ("one", "a@3")]
+    assert sorted(outcome.done) == sorted(e for e, _ in entries) and not outcome.waiting
+    async with engines["reporting"].connect() as conn:
+        held = dict((await conn.execute(
+            text("SELECT aggregate_id, version FROM aggregate_positions WHERE stream = :s"), {"s": sub.stream}
+        )).all())
+    assert held == {"a": 3, "b": 2}
 
 
 async def test_a_failing_run_is_retried_event_by_event_so_the_others_still_apply(settings, redis, engines):
