@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -26,6 +26,25 @@ router = APIRouter(prefix="/api/v1", tags=["figures 统计"])
 
 Region = Annotated[str, Query(pattern=r"^\d{2,12}$", description="division code (2-12 digits); your own area when omitted")]
 AsOf = Annotated[date | None, Query(description="the day date-dependent figures are counted on (today when omitted)")]
+
+
+# Figures are for the offices of an area: a helper sees only paired children and an agency only its
+# referrals, so the drill-down's ids and a place's figures are not theirs (scope matrix).
+_READERS = {Role.admin, Role.county_office, Role.township, Role.village_supervisor, Role.school}
+# Reference data, and helper figures (helper_months holds no place): for those who see a whole county.
+_COUNTY_WIDE = {Role.admin, Role.county_office}
+
+
+def _role(allowed: set[Role]):
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(403, detail={"message_zh": "无权执行此操作", "message_en": "your role may not do this"})
+        return principal
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(_role(_READERS))]
 
 
 def field_error(field: str, zh: str, en: str, status: int = 422) -> HTTPException:
@@ -52,7 +71,7 @@ def period_of(label: str | None, today: date) -> Period:
 
 @router.get("/figures/children", summary="留守儿童数 Left-behind children per place")
 async def children_by_place(
-    request: Request, principal: CurrentPrincipal,
+    request: Request, principal: Reader,
     region: Annotated[str, Query(pattern=r"^\d{2,12}$", description="division-code prefix")] = "",
 ) -> dict[str, int]:
     """Counts for every division under ``region`` (and under the caller's own area)."""
@@ -71,7 +90,7 @@ async def children_by_place(
 
 @router.get("/figures", summary="各项指标 Every figure of a place for a quarter")
 async def figures(
-    request: Request, principal: CurrentPrincipal, region: Region = None,
+    request: Request, principal: Reader, region: Region = None,
     quarter_: Annotated[str | None, Query(alias="quarter", description="e.g. 2026Q4; the current one when omitted")] = None,
     as_of: AsOf = None,
 ) -> dict:
@@ -82,7 +101,7 @@ async def figures(
 
 
 @router.get("/figures/places", summary="下级地区 The places one level down, furthest behind first")
-async def places(request: Request, principal: CurrentPrincipal, region: Region = None, as_of: AsOf = None) -> list[dict]:
+async def places(request: Request, principal: Reader, region: Region = None, as_of: AsOf = None) -> list[dict]:
     region = scope(principal, region)
     async with request.app.state.runtime.uow() as uow:
         return await queries.places(uow, region, as_of or today_local())
@@ -90,7 +109,7 @@ async def places(request: Request, principal: CurrentPrincipal, region: Region =
 
 @router.get("/figures/trend", summary="月度趋势 Figures by month")
 async def trend(
-    request: Request, principal: CurrentPrincipal, region: Region = None,
+    request: Request, principal: Reader, region: Region = None,
     months: Annotated[int, Query(ge=1, le=36)] = 12, as_of: AsOf = None,
 ) -> dict:
     region = scope(principal, region)
@@ -104,7 +123,7 @@ async def trend(
 
 @router.get("/figures/drilldown", summary="下钻 The children (pseudonymous ids) behind a figure")
 async def drilldown(
-    request: Request, principal: CurrentPrincipal,
+    request: Request, principal: Reader,
     figure: Annotated[str, Query(description="children, complete, incomplete, unguarded, agreement, out_of_school, "
                                              "expiring_30_days, no_contact_30_days, type:<t>, guardian:<g>, risk:<r>, gender:<g>")],
     region: Region = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -117,7 +136,7 @@ async def drilldown(
 
 @router.get("/figures/helpers", summary="帮扶人考核 Contacts and missed windows per helper")
 async def helpers(
-    request: Request, principal: CurrentPrincipal,
+    request: Request, principal: Annotated[Principal, Depends(_role(_COUNTY_WIDE))],
     helper_id: Annotated[list[UUID] | None, Query(description="these helpers; all when omitted (admin only)")] = None,
     quarter_: Annotated[str | None, Query(alias="quarter")] = None,
 ) -> list[dict]:
@@ -137,9 +156,8 @@ class PopulationIn(BaseModel):
 
 
 @router.put("/reference/population", summary="儿童总数 Set all children per place (reference data)")
-async def set_population(request: Request, principal: CurrentPrincipal, rows: list[PopulationIn]) -> dict[str, int]:
-    if principal.role not in (Role.admin, Role.county_office):
-        raise HTTPException(403, detail={"message_zh": "无权执行此操作", "message_en": "your role may not do this"})
+async def set_population(request: Request, principal: Annotated[Principal, Depends(_role(_COUNTY_WIDE))],
+                         rows: list[PopulationIn]) -> dict[str, int]:
     for i, row in enumerate(rows):
         if not principal.covers(row.place):
             raise field_error(f"{i}.place", "该地区不在您的辖区内", "that place is outside your area", 403)

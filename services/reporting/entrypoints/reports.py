@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.reporting.adapters.exports import to_html, to_xlsx
-from services.reporting.entrypoints.api import AsOf, Region, period_of, scope
+from services.reporting.entrypoints.api import AsOf, Reader, Region, period_of, scope
 from services.reporting.service_layer.reports import quarterly
-from shared.auth import CurrentPrincipal
 from shared.security.audit import Action, audit_now
 from shared.clock import today_local
 
@@ -20,7 +19,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @router.get("/quarterly", summary="季度报表 The quarterly report of a place")
 async def quarterly_report(
-    request: Request, principal: CurrentPrincipal, region: Region = None,
+    request: Request, principal: Reader, region: Region = None,
     quarter: Annotated[str | None, Query(description="e.g. 2026Q4; the current one when omitted")] = None,
     format: Annotated[Literal["json", "xlsx", "pdf", "html"], Query(description="pdf and html: the printable work brief")] = "json",
     as_of: AsOf = None,

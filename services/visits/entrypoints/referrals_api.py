@@ -15,6 +15,7 @@ from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.referrals import Referral, county_policies
 from services.visits.entrypoints.api import County, Office, RuleWriter, _allow, _call, _http, _in_county, _uow
 from services.visits.service_layer import referrals
+from services.visits.service_layer.commands import visible
 from shared.auth import Principal, Role
 from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
 from shared.errors import bilingual
@@ -190,7 +191,8 @@ async def set_calendar(county: County, body: CalendarIn, request: Request, princ
 
 @router.get("/referral-policies/{county}", summary="转介政策 A county's referral policies (defaults with its own values)")
 async def get_policies(county: County, request: Request, principal: Office) -> dict:
-    _in_county(principal, county)
+    if not visible(principal.region, county):  # read like the county's visit rules: a township's own county too
+        raise HTTPException(403, detail={"message_zh": "该县不在您的辖区内", "message_en": "this county is outside your area"})
     async with _uow(request) as uow:
         found = await uow.referrals.policy_overrides(county)
     return {code: vars(p) for code, p in county_policies(found).items()}
