@@ -55,7 +55,31 @@ def error_body(errors: list[dict]) -> dict:
     }
 
 
+_TEXT = {"type": "string"}
+_BODY = {
+    "type": "object", "required": ["message_zh", "message_en"],
+    "properties": {"message_zh": _TEXT, "message_en": _TEXT, "errors": {"type": "array", "items": {
+        "type": "object", "required": ["field", "message_zh", "message_en"],
+        "properties": {"field": _TEXT, "type": _TEXT, "message_zh": _TEXT, "message_en": _TEXT},
+    }}},
+}
+# What a 422 holds: the body above from the request's validation, or under "detail" when a handler
+# refuses (HTTPException). FastAPI would document its own shape, which no response has.
+VALIDATION_ERROR_SCHEMA = {"anyOf": [_BODY, {"type": "object", "required": ["detail"], "properties": {"detail": _BODY}}]}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body([describe(e) for e in exc.errors()]), status_code=422)
+
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schemas = generate().get("components", {}).get("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        return app.openapi_schema
+
+    app.openapi = openapi

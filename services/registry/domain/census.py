@@ -206,14 +206,22 @@ class Roster:
             except Exception as exc:
                 raise _file_error("file_unreadable", "无法读取该 xlsx 文件", f"the xlsx file cannot be read ({type(exc).__name__})") from None
             try:
+                # The sheet is read lazily: a damaged one fails here, row by row, not when opened.
                 yield from enumerate(wb.worksheets[0].iter_rows(values_only=True), start=1)
+            except Exception as exc:
+                raise _file_error("file_unreadable", "无法读取该 xlsx 文件", f"the xlsx file cannot be read ({type(exc).__name__})") from None
             finally:
                 wb.close()
         else:
             sample = self._text[:4096].split("\n", 1)[0]
             delimiter = "\t" if "\t" in sample and "," not in sample else ","
-            for number, row in enumerate(csv.reader(io.StringIO(self._text, newline=""), delimiter=delimiter), start=1):
-                yield number, tuple(row)
+            reader = csv.reader(io.StringIO(self._text, newline=""), delimiter=delimiter)
+            try:
+                for number, row in enumerate(reader, start=1):
+                    yield number, tuple(row)
+            except csv.Error as exc:  # e.g. a cell over the csv module's field limit (131,072 characters)
+                raise _file_error("file_csv", f"CSV 文件第 {reader.line_num} 行无法读取（单元格过大或格式有误）",
+                                  f"line {reader.line_num} of the CSV cannot be read: {exc}") from None
 
     def _find_headers(self) -> tuple[int, dict[int, Column], dict[str, str]]:
         for number, row in islice(self.cells(), _HEADER_SEARCH_ROWS):
@@ -307,7 +315,9 @@ def read_date(raw: Any) -> str:
         return raw.date().isoformat()
     if isinstance(raw, date):
         return raw.isoformat()
-    if isinstance(raw, (int, float)) and int(raw) in _EXCEL_SERIALS and not _COMPACT_DATE.match(str(int(raw))):
+    # Compared as numbers first: a huge or infinite number cell has no int() to test.
+    serial = isinstance(raw, (int, float)) and _EXCEL_SERIALS.start <= raw < _EXCEL_SERIALS.stop
+    if serial and not _COMPACT_DATE.match(str(int(raw))):
         return from_excel(raw).date().isoformat()
     text = unicodedata.normalize("NFKC", _as_text(raw))
     match = _DATE.match(text) or _COMPACT_DATE.match(text)

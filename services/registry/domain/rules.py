@@ -13,8 +13,10 @@ from services.registry.domain.divisions import known_county
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+# [0-9], not \d: \d also matches other scripts' digits (full-width ４, Arabic-Indic ٤...), which int()
+# reads as the same number: such a number would pass and then miss its duplicate.
+_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 
 
 class RuleViolation(ValueError):
@@ -36,7 +38,7 @@ def id_check_char(first17: str) -> str:
 def check_id_number(value: str, *, birth_date: date | None = None, gender: str | None = None) -> str:
     """GB 11643-1999 resident ID number; returns it upper-cased."""
     v = value.strip().upper()
-    if not re.fullmatch(r"\d{17}[\dX]", v):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", v):
         raise RuleViolation("id_number_format", "身份证号应为18位，前17位为数字，末位为数字或X",
                             "must be 18 characters: 17 digits then a digit or X")
     if id_check_char(v[:17]) != v[17]:
@@ -67,7 +69,7 @@ def check_phone(value: str) -> str:
 
 def check_village_code(value: str) -> str:
     v = value.strip()
-    if not re.fullmatch(r"\d{12}", v):
+    if not re.fullmatch(r"[0-9]{12}", v):
         raise RuleViolation("village_code_format", "村（社区）区划代码应为12位数字", "village code must be 12 digits")
     if not known_county(v[:6]):
         raise RuleViolation("county_unknown", f"区划代码前6位 {v[:6]} 不是已知的县级区划",
@@ -78,7 +80,7 @@ def check_village_code(value: str) -> str:
 def check_region_prefix(value: str) -> str:
     """A place filter: 2 (province) to 12 (village) digits of a division code."""
     v = value.strip()
-    if not re.fullmatch(r"\d{2,12}", v):
+    if not re.fullmatch(r"[0-9]{2,12}", v):
         raise RuleViolation("region_format", "区划代码应为2至12位数字", "region code must be 2 to 12 digits")
     return v
 

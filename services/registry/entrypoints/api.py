@@ -166,7 +166,7 @@ async def list_children(
         "姓名（全部或部分，全角与空格不计）或完整身份证号 name, whole or part, or a full ID number"
     ))] = None,
     include_closed: Annotated[bool, Query(description="也列出已结档的档案 closed archives too")] = False,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # bounded: a huge page overflows the bigint offset
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ChildPage:
     scope = principal.region

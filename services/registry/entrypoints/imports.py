@@ -111,7 +111,7 @@ async def import_census(
 @router.get("/{import_id}", response_model=ImportOut, summary="导入进度与结果 Progress and report of an import")
 async def get_import(
     import_id: UUID, request: Request, principal: Importer,
-    offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> ImportOut:
     return await _load(request, import_id, principal, offset=offset, limit=limit)
 

@@ -293,7 +293,7 @@ async def overview(
     request: Request, principal: Overseer,
     region: Annotated[str | None, Query(pattern=r"^\d{2,12}$", description="区划代码前缀 (within your area)")] = None,
     quiet_days: Annotated[int, Query(ge=1, le=366, description="无走访天数阈值 N")] = 30,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # bounded: a huge page overflows the bigint offset
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> s.OverviewOut:
     scope = principal.region
