@@ -71,6 +71,7 @@ def service_settings(cfg: BenchConfig, namespace: str) -> Settings:
         stream_namespace=namespace,
         consumer_batch_size=cfg.batch_size,
         log_level="WARNING",
+        rate_limit_per_minute=0,  # the bench is the load; a per-user limit would measure itself
         **{f"{s}_database_url": cfg.database_url(db_name(s)) for s in SERVICES},
     )
 

@@ -69,6 +69,7 @@ class System:
             # env "test": secrets the services need in production are filled in, whichever they are.
             env="test", jwt_secret=secrets.token_hex(32), redis_url=self.redis.url,
             log_level="WARNING", claim_min_idle_ms=3000, claim_interval_ms=500, timer_poll_ms=500,
+            rate_limit_per_minute=0,  # one load generator, one token: not a user to throttle
             **{f"{s}_database_url": u for s, u in urls.items()},
         )
         agencies = self.root / "agencies.json"

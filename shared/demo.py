@@ -233,6 +233,9 @@ async def _send(client: httpx.AsyncClient, method: str, url: str, body: Any = No
     for attempt in range(4):
         try:
             r = await client.request(method, url, json=body)
+            while r.status_code == 429:  # the services' per-user rate limit: the demo waits as it is told
+                await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+                r = await client.request(method, url, json=body)
         except httpx.TransportError:
             if attempt == 3:
                 raise

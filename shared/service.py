@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+import jwt
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -28,6 +30,7 @@ from redis.asyncio import Redis
 from sqlalchemy import MetaData, Table, text
 
 from shared import tracing
+from shared.auth import verify_token
 from shared.contracts.envelope import EventType
 from shared.correlation import flow
 from shared.db import make_engine, make_sessionmaker
@@ -197,6 +200,22 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         state["status"] = "ok" if healthy else "degraded"
         return JSONResponse(state, status_code=200 if healthy else 503)
 
+    if settings.rate_limit_per_minute:
+        limiter = RateLimiter(settings.rate_limit_per_minute)
+
+        @app.middleware("http")
+        async def limit_rate(request: Request, call_next):
+            """Each user (the verified token's subject; without one, the client's address) has a bucket of
+            a minute's requests, refilled continuously; an empty bucket answers 429. Probes are not counted."""
+            if request.url.path in ("/health", "/metrics"):
+                return await call_next(request)
+            wait = limiter.take(await _requester(settings, request))
+            if wait:
+                return JSONResponse(status_code=429, headers={"Retry-After": str(wait)}, content={
+                    "message_zh": f"请求过于频繁，请 {wait} 秒后再试", "message_en": f"too many requests: retry in {wait} s",
+                })
+            return await call_next(request)
+
     @app.middleware("http")
     async def observe_requests(request: Request, call_next):
         """Each request is a flow (its X-Correlation-ID, or a new one) and is counted and timed."""
@@ -251,6 +270,37 @@ def _serve_web_app(app: FastAPI, directory: Path, settings: Settings) -> None:
         return JSONResponse(status_code=503, content={
             "message_zh": "前端应用尚未构建：请运行 make field-app", "message_en": "the app is not built: run make field-app",
         })
+
+
+class RateLimiter:
+    """Token buckets in this process, one per requester: ``per_minute`` at once, then ``per_minute`` a minute."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.capacity, self.per_second, self.clock = per_minute, per_minute / 60, clock
+        self.buckets: dict[str, tuple[float, float]] = {}  # requester -> (tokens, when counted)
+
+    def take(self, requester: str) -> int:
+        """0 when the request may go; else the whole seconds until it may."""
+        now = self.clock()
+        tokens, then = self.buckets.get(requester, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - then) * self.per_second)
+        if tokens < 1:
+            self.buckets[requester] = (tokens, now)
+            return math.ceil((1 - tokens) / self.per_second)
+        self.buckets[requester] = (tokens - 1, now)
+        if len(self.buckets) > 100_000:  # forget the idle ones: a full bucket is the same as none
+            self.buckets = {k: v for k, v in self.buckets.items() if v[0] + (now - v[1]) * self.per_second < self.capacity}
+        return 0
+
+
+async def _requester(settings: Settings, request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        try:
+            return "user:" + (await verify_token(settings, token)).subject
+        except (jwt.PyJWTError, ValueError):
+            pass  # an invalid token is limited as its address: a made-up subject must not get a fresh bucket
+    return "address:" + (request.client.host if request.client else "unknown")
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

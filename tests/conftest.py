@@ -66,6 +66,7 @@ def settings(infra, database_urls) -> Settings:
         consumer_block_ms=100,
         max_deliveries=3,
         outbox_poll_ms=20,
+        rate_limit_per_minute=0,  # tests drive services far faster than a person; test_rate_limit sets its own
         **{f"{s}_database_url": url for s, url in database_urls.items()},
     )
 
