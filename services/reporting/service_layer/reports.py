@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import text
+
 from services.reporting.domain.figures import Period, previous_quarter
 from services.reporting.service_layer import queries
 
@@ -30,8 +32,12 @@ BEHIND = 5
 
 
 async def quarterly(uow, region: str, period: Period, today: date) -> dict:
-    now = await queries.figures(uow, region, period, today)
-    before = await queries.figures(uow, region, previous_quarter(period), today)
+    # Compiling a province's statements (JIT) took longer than running them: 0.56 s of 1.9 s (EXPLAIN ANALYZE).
+    await uow.session.execute(text("SET LOCAL jit = off"))
+    # The date-dependent figures are today's for both quarters: one pass over the region's children, not two.
+    cur = await queries.current(uow, region, today)
+    now = await queries.figures(uow, region, period, today, cur)
+    before = await queries.figures(uow, region, previous_quarter(period), today, cur)
     headlines = []
     for section, key, zh, en, periodic in HEADLINES:
         value = now[section][key]
