@@ -107,7 +107,7 @@ async def main(cfg: BenchConfig) -> list[Figure]:
         if "reporting" in cfg.only:
             from bench import reporting
 
-            sections["reporting"] = await reporting.run(cfg, say, machine["load"])
+            sections["reporting"] = await reporting.run(cfg, rid, redis, say, machine["load"])
         if "census" in cfg.only:
             from bench import census
 

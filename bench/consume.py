@@ -8,6 +8,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 from redis.asyncio import Redis
@@ -25,7 +26,8 @@ from tests.infra import free_port
 # What each consumer keeps of a child, and the tables a run starts from empty.
 STORE = {"reporting": "child_facts", "visits": "children"}
 TABLES = {
-    "reporting": ("child_facts", "place_figures", "inbox", "aggregate_positions"),
+    "reporting": ("child_facts", "place_figures", "visit_records", "child_visits", "helper_months", "monthly_figures",
+                  "inbox", "aggregate_positions"),
     "visits": ("children", "child_contacts", "inbox", "aggregate_positions", "outbox"),
 }
 
@@ -56,8 +58,10 @@ async def _group(redis: Redis, stream: str, group: str) -> dict:
     raise LookupError(group)
 
 
-async def shouhu(service: str, settings: Settings, redis: Redis, ids: list[bytes], seconds: float) -> Run:
-    """Events/s of ``python -m services.<service>`` on the pre-filled entries ``ids``.
+async def shouhu(service: str, settings: Settings, redis: Redis, ids: list[bytes], seconds: float,
+                 events: str = REGISTRY_EVENTS, store: str | None = None) -> Run:
+    """Events/s of ``python -m services.<service>`` on the pre-filled entries ``ids`` of the stream ``events``,
+    each leaving a row in ``store`` (the service's store of children by default).
 
     The group is created at the end of the stream before the service starts, so
     startup costs nothing; once /health answers, XGROUP SETID rewinds it to 0 and
@@ -65,7 +69,7 @@ async def shouhu(service: str, settings: Settings, redis: Redis, ids: list[bytes
     acknowledged (pending 0, last delivered = last entry), or after ``seconds``
     (a slow consumer must not hold the whole bench), counting the entries
     acknowledged by then; the store must hold a row for each."""
-    stream = settings.stream(REGISTRY_EVENTS)
+    stream, store = settings.stream(events), store or STORE[service]
     url = settings.database_url(service)
     position = {entry_id: i + 1 for i, entry_id in enumerate(ids)}
     await truncate(url, *TABLES[service])
@@ -101,9 +105,9 @@ async def shouhu(service: str, settings: Settings, redis: Redis, ids: list[bytes
         proc.stop()
     # Rows commit before their XACK: at least one per acknowledged event (a batch may have
     # committed and not yet been acknowledged when the time was up).
-    rows = await count_rows(url, STORE[service])
+    rows = await count_rows(url, store)
     if rows < acked or (acked == len(ids) and rows != acked):
-        raise RuntimeError(f"{service}: {rows} rows in {STORE[service]} for {acked} acknowledged events")
+        raise RuntimeError(f"{service}: {rows} rows in {store} for {acked} acknowledged events")
     if await redis.xlen(dlq_name(stream)):
         raise RuntimeError(f"{service}: entries went to {dlq_name(stream)}")
     return Run(acked / (t_acked - t_first), cpu / (t_end - t_first), acked, await table_rows(url))
@@ -136,6 +140,24 @@ _REPORTING_COUNTS = """
 INSERT INTO place_figures (place, figure, value) SELECT p, 'children', n FROM unnest($1::text[], $2::int[]) AS u(p, n)
 ON CONFLICT (place, figure) DO UPDATE SET value = place_figures.value + excluded.value
 """
+# A batch of visit records: the records, and each child's, helper's and place's counts added up per batch.
+_RECORDS = """
+INSERT INTO visit_records (record_id, child_id, helper_id, kind, visited_on, region_code)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::date[], $6::text[]) ON CONFLICT DO NOTHING
+"""
+_CHILD_CONTACTS = """
+INSERT INTO child_visits (child_id, contacts, last_contact_on) SELECT * FROM unnest($1::uuid[], $2::int[], $3::date[])
+ON CONFLICT (child_id) DO UPDATE SET contacts = child_visits.contacts + excluded.contacts,
+  last_contact_on = greatest(child_visits.last_contact_on, excluded.last_contact_on)
+"""
+_HELPER_MONTHS = """
+INSERT INTO helper_months (helper_id, month, contacts) SELECT * FROM unnest($1::uuid[], $2::date[], $3::int[])
+ON CONFLICT (helper_id, month) DO UPDATE SET contacts = helper_months.contacts + excluded.contacts
+"""
+_MONTHLY = """
+INSERT INTO monthly_figures (place, month, figure, value) SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::int[])
+ON CONFLICT (place, month, figure) DO UPDATE SET value = monthly_figures.value + excluded.value
+"""
 _VISITS_CHILDREN = """
 INSERT INTO children (child_id, village_code, school_id, class_name, left_behind_type)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
@@ -159,16 +181,44 @@ async def _apply_visits(conn: asyncpg.Connection, events: list[dict]) -> None:
     await conn.executemany(_VISITS_CHILDREN, rows)
 
 
-APPLY = {"reporting": _apply_reporting, "visits": _apply_visits}
+async def _apply_records(conn: asyncpg.Connection, events: list[dict]) -> None:
+    records = [(e["data"], e["region_code"]) for e in events]
+    await conn.execute(_RECORDS, *zip(*[(d["record_id"], d["child_id"], d["helper_id"], d["kind"],
+                                         date.fromisoformat(d["visited_on"]), region) for d, region in records]))
+    children, helpers, places = Counter(), Counter(), Counter()
+    last: dict[str, date] = {}
+    for d, region in records:
+        day = date.fromisoformat(d["visited_on"])
+        children[d["child_id"]] += 1
+        last[d["child_id"]] = max(day, last.get(d["child_id"], day))
+        helpers[d["helper_id"], day.replace(day=1)] += 1
+        places.update((p, day.replace(day=1), f) for p in (region[:n] for n in LEVELS if n <= len(region))
+                      for f in ("visits", f"visits:{d['kind']}"))
+    # In key order, as the service does, so concurrent batches lock alike.
+    keys = sorted(children)
+    await conn.execute(_CHILD_CONTACTS, keys, [children[k] for k in keys], [last[k] for k in keys])
+    keys = sorted(helpers)
+    await conn.execute(_HELPER_MONTHS, [h for h, _ in keys], [m for _, m in keys], [helpers[k] for k in keys])
+    keys = sorted(places)
+    await conn.execute(_MONTHLY, *zip(*keys), [places[k] for k in keys])
 
 
-async def raw(service: str, cfg: BenchConfig, redis: Redis, stream: str, n: int) -> Run:
+# Per service and event type, what the raw consumer stores.
+APPLY = {
+    ("reporting", "registry.child.registered"): _apply_reporting,
+    ("visits", "registry.child.registered"): _apply_visits,
+    ("reporting", "visits.record.created"): _apply_records,
+}
+
+
+async def raw(service: str, cfg: BenchConfig, redis: Redis, stream: str, n: int,
+              event_type: str = "registry.child.registered", store: str | None = None) -> Run:
     """XREADGROUP (same batch size) -> one transaction per batch: inbox rows (the
     new ones returned), the same store rows as the service -> XACK. No envelope
     validation, no per-aggregate ordering, no claimer or DLQ: the raw limit."""
     url = plain(cfg.database_url(db_name(service, raw=True)))
     await truncate(url, *TABLES[service])
-    group, apply = f"raw-{service}", APPLY[service]
+    group, apply, store = f"raw-{service}", APPLY[service, event_type], store or STORE[service]
     await redis.xgroup_create(stream, group, id="0")
     conn = await asyncpg.connect(url)
     try:
@@ -182,13 +232,13 @@ async def raw(service: str, cfg: BenchConfig, redis: Redis, stream: str, n: int)
             events = [json.loads(fields[DATA_FIELD.encode()]) for _, fields in entries]
             async with conn.transaction():
                 new = {str(i) for (i,) in await conn.fetch(_INBOX, group, [e["event_id"] for e in events])}
-                await apply(conn, [e for e in events if e["event_id"] in new and e["type"] == "registry.child.registered"])
+                await apply(conn, [e for e in events if e["event_id"] in new and e["type"] == event_type])
             await redis.xack(stream, group, *(i for i, _ in entries))
             done += len(entries)
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     finally:
         await conn.close()
     g = await _group(redis, stream, group)
-    if g["pending"] != 0 or await count_rows(url, STORE[service]) != n:
+    if g["pending"] != 0 or await count_rows(url, store) != n:
         raise RuntimeError(f"raw {service}: pending {g['pending']}, store rows differ from {n}")
     return Run(n / elapsed, cpu / elapsed, n, await table_rows(url))
