@@ -60,6 +60,7 @@ visit_records = Table(
     Column("kind", Text, nullable=False),
     Column("visited_on", Date, nullable=False),
     Column("region_code", Text, nullable=False),
+    Index("ix_visit_records_child_day", "child_id", "visited_on"),  # a child's last contact
 )
 
 # Per child: last contact (for 30+ days without contact), contacts and missed windows.
