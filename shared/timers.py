@@ -19,7 +19,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, T
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import among
+from shared.db import among, array_param
 from shared.logs import log_fields
 from shared.metrics import ServiceMetrics
 from shared.tasks import sleep_unless_stopped
@@ -141,7 +141,13 @@ class BatchTimerPoller:
             .where(t.c.fired_at.is_(None), t.c.due_at <= bindparam("now"), among(t.c.kind, "kinds"))
             .order_by(t.c.due_at).limit(batch_size).with_for_update(skip_locked=True)
         )
-        self._fired = update(t).where(among(t.c.id, "fired")).values(fired_at=func.now())
+        # As in TimerPoller: a timer its handler moved on (same key, armed again) stays armed.
+        claimed = func.unnest(
+            array_param("fired", t.c.id), array_param("fired_due", t.c.due_at), array_param("fired_payload", t.c.payload),
+        ).table_valued("id", "due_at", "payload").render_derived()
+        self._fired = update(t).where(
+            t.c.id == claimed.c.id, t.c.due_at == claimed.c.due_at, t.c.payload == claimed.c.payload,
+        ).values(fired_at=func.now())
 
     async def fire_due(self) -> int:
         """Fire batches until nothing of these kinds is due; returns how many fired."""
@@ -155,7 +161,10 @@ class BatchTimerPoller:
                 failed = await self.handler(uow, [Timer(r) for r in rows])
                 done = [r for r in rows if r.id not in failed]
                 if done:
-                    await uow.session.execute(self._fired, {"fired": [r.id for r in done]})
+                    await uow.session.execute(self._fired, {
+                        "fired": [r.id for r in done], "fired_due": [r.due_at for r in done],
+                        "fired_payload": [r.payload for r in done],
+                    })
                 for r in rows:
                     if r.id in failed:
                         await _put_back(uow.session, self.table, r, failed[r.id], now)

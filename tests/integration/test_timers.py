@@ -7,7 +7,7 @@ from sqlalchemy import MetaData, select, text
 
 from shared.db import make_sessionmaker
 from shared.metrics import ServiceMetrics
-from shared.timers import TimerPoller, schedule, timers_table
+from shared.timers import BatchTimerPoller, TimerPoller, schedule, timers_table
 from shared.uow import SqlUnitOfWork
 
 _metadata = MetaData()
@@ -85,3 +85,40 @@ async def test_a_handler_that_moves_its_own_timer_on_arms_it_again(engines):
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT n FROM timer_effects ORDER BY n"))).scalars().all() == [1, 2]
         assert (await conn.execute(select(timers.c.fired_at))).scalar_one() is not None
+
+
+async def test_a_batch_poller_fires_due_timers_once_puts_failures_back_and_keeps_a_timer_moved_on(engines):
+    engine = engines["visits"]
+    await _setup(engine)
+    sessions = make_sessionmaker(engine)
+    past = datetime.now(UTC) - timedelta(minutes=1)
+
+    async def effects(uow, due) -> dict:
+        failed = {}
+        for timer in due:
+            if timer.payload.get("fail"):
+                failed[timer.id] = RuntimeError("handler broke")
+            elif timer.payload.get("again"):  # the next stage, on the same timer
+                await schedule(uow.session, timers, "effect", timer.key, datetime.now(UTC) + timedelta(days=1), {"stage": 2})
+            else:
+                await uow.session.execute(text("INSERT INTO timer_effects VALUES (:k, 1)"), {"k": timer.key})
+        return failed
+
+    async with sessions.begin() as s:
+        for i in range(30):
+            await schedule(s, timers, "effect", f"k{i}", past)
+        await schedule(s, timers, "effect", "broken", past, {"fail": True})
+        await schedule(s, timers, "effect", "staged", past, {"again": True})
+        await schedule(s, timers, "other", "not-ours", past)
+
+    pollers = [BatchTimerPoller(timers, lambda: SqlUnitOfWork(sessions), ["effect"], effects, batch_size=8) for _ in range(2)]
+    assert sum(await asyncio.gather(*(p.fire_due() for p in pollers))) == 31  # 30 and the staged one
+    assert await pollers[0].fire_due() == 0
+
+    async with engine.connect() as conn:
+        counts = dict((await conn.execute(text("SELECT key, count(*) FROM timer_effects GROUP BY key"))).all())
+        rows = {r.key: r for r in await conn.execute(select(timers).where(timers.c.key.in_(["broken", "staged", "not-ours"])))}
+    assert counts == {f"k{i}": 1 for i in range(30)}
+    assert rows["broken"].fired_at is None and rows["broken"].attempts == 1 and rows["broken"].due_at > datetime.now(UTC)
+    assert rows["staged"].fired_at is None and rows["staged"].payload == {"stage": 2}
+    assert rows["not-ours"].fired_at is None
