@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic_core import PydanticCustomError
+from sqlalchemy.exc import DBAPIError
 
 # Pydantic's error types, in the words a county clerk would use.
 _MESSAGES: dict[str, tuple[str, str]] = {
@@ -72,6 +73,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(error_body([describe(e) for e in exc.errors()]), status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    async def _unstorable(request: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL text cannot hold the NUL character; a request carrying one is the client's error,
+        # found wherever it is stored, so it is answered here rather than in every schema.
+        if "0x00" not in str(exc.orig):
+            raise exc
+        return JSONResponse(error_body([{
+            "field": "body", "type": "nul_character", "message_zh": "文本中含有不可保存的空字符（\\u0000）",
+            "message_en": "the text contains the NUL character (\\u0000), which cannot be stored",
+        }]), status_code=422)
 
     generate = app.openapi
 

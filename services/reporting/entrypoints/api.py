@@ -24,7 +24,7 @@ from shared.errors import error_body
 
 router = APIRouter(prefix="/api/v1", tags=["figures 统计"])
 
-Region = Annotated[str, Query(pattern=r"^\d{2,12}$", description="division code (2-12 digits); your own area when omitted")]
+Region = Annotated[str, Query(pattern=r"^[0-9]{2,12}$", description="division code (2-12 digits); your own area when omitted")]
 AsOf = Annotated[date | None, Query(description="the day date-dependent figures are counted on (today when omitted)")]
 
 
@@ -150,17 +150,21 @@ async def helpers(
 class PopulationIn(BaseModel):
     """All children (儿童总数) living in a place: the denominator of the left-behind share."""
 
-    place: str = Field(pattern=r"^\d{2,12}$", description="division code")
-    children: int = Field(ge=0)
+    place: str = Field(pattern=r"^[0-9]{2,12}$", description="division code")
+    children: int = Field(ge=0, le=2_000_000_000, description="all children living there")
     source: str = Field("", max_length=200, description="where the number comes from, e.g. 2025 census")
 
 
 @router.put("/reference/population", summary="儿童总数 Set all children per place (reference data)")
 async def set_population(request: Request, principal: Annotated[Principal, Depends(_role(_COUNTY_WIDE))],
                          rows: list[PopulationIn]) -> dict[str, int]:
+    seen: set[str] = set()
     for i, row in enumerate(rows):
         if not principal.covers(row.place):
             raise field_error(f"{i}.place", "该地区不在您的辖区内", "that place is outside your area", 403)
+        if row.place in seen:  # one upsert cannot set a place twice
+            raise field_error(f"{i}.place", "同一地区出现了两次", "the same place appears twice", 422)
+        seen.add(row.place)
     async with request.app.state.runtime.uow() as uow:
         await store_population(uow.session, [r.model_dump() for r in rows])
         await uow.commit()
