@@ -127,7 +127,7 @@ async def drilldown(
     figure: Annotated[str, Query(description="children, complete, incomplete, unguarded, agreement, out_of_school, "
                                              "expiring_30_days, no_contact_30_days, type:<t>, guardian:<g>, risk:<r>, gender:<g>")],
     region: Region = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0, as_of: AsOf = None,
+    offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0, as_of: AsOf = None,
 ) -> dict:
     region = scope(principal, region)
     async with request.app.state.runtime.uow() as uow:

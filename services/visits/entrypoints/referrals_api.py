@@ -108,7 +108,7 @@ async def _case(uow, referral_id: UUID, principal: Principal, *, for_update: boo
 @router.get("/referrals", response_model=ReferralPage, summary="转介案件 Cases in your area")
 async def list_referrals(
     request: Request, principal: Office, stage: ReferralStage | None = None, policy: ReferralPolicyCode | None = None,
-    page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict:
     async with _uow(request) as uow:
         items, total = await uow.referrals.list(region=principal.region, stage=stage, policy=policy,
