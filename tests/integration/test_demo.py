@@ -15,6 +15,18 @@ from tests.support import fresh_county, running_app, token, wait_until
 CHILDREN = 200
 
 
+async def metric_sum(client, name: str, **labels: str) -> float:
+    """The sum of a Prometheus counter's samples on the service's /metrics, those with ``labels``."""
+    text = (await client.get("/metrics")).text
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") and all(w in line for w in wanted))
+
+
+async def consumed(client) -> float:
+    return await metric_sum(client, "shouhu_events_consumed_total", outcome="done")
+
+
 async def test_demo_county_is_what_the_apis_show(settings):
     county = fresh_county()
     plan = plan_county(county, CHILDREN, seed=3)
@@ -29,6 +41,8 @@ async def test_demo_county_is_what_the_apis_show(settings):
         for client in (*clients.values(), reporting):
             client.headers.update(admin)
         office = token(settings, Role.county_office, county)
+        before = {name: await consumed(client) for name, client in (("visits", visits), ("reporting", reporting))}
+        requests_before = await metric_sum(registry, "shouhu_http_requests_total")
         result = await load(plan, clients, workers=4, visits_timeout=120, office=office)
         assert result == plan.summary()
         assert result["children"] == CHILDREN and result["visit_records"] > 0 and result["agreements"] > 0
@@ -61,6 +75,10 @@ async def test_demo_county_is_what_the_apis_show(settings):
             return {k: v for k, v in figures.items() if len(k) == 12} == dict(by_village)
 
         await wait_until(counted, timeout=60, what="reporting's figures of the demo county")
+        # The operators' view moves with the demo: events consumed, requests served (/metrics).
+        for name, client in (("visits", visits), ("reporting", reporting)):
+            assert await consumed(client) >= before[name] + CHILDREN, name
+        assert await metric_sum(registry, "shouhu_http_requests_total") >= requests_before + CHILDREN
 
         # A 劝返 case at each stage, and 无人监护 cases of the children registered without a guardian.
         async def cases(policy: str) -> dict[str, dict]:
