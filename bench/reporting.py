@@ -49,8 +49,8 @@ def _int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class ReportingConfig:
-    # The 7,000,000 and 60,000,000 do not load in ten minutes on the shared 2-core machine (about
-    # 100,000 visit records/s through COPY at load average 11): a seventh of both, in the same proportion.
+    # The 7,000,000 and 60,000,000 do not load in ten minutes on the shared 2-core machine (COPY
+    # alone took 276 s at load average 4, the rollups longer still): a seventh of both, in the same proportion.
     children: int = field(default_factory=lambda: _int("BENCH_REPORTING_CHILDREN", 1_000_000))
     visits: int = field(default_factory=lambda: _int("BENCH_REPORTING_VISITS", 8_600_000))
     calls: int = field(default_factory=lambda: _int("BENCH_REPORTING_CALLS", 10))  # per region and side
@@ -493,6 +493,10 @@ def section(cfg: BenchConfig, rc: ReportingConfig, figures: list[Figure], notes:
         "  at 8.6 million, EXPLAIN ANALYZE; this bench's apply runs start from empty tables and do not show it):",
         "  migration 0005 indexes visit records by child and day. A batch handler for records, as registrations",
         "  have, is what would bring the rate towards the raw one; not done yet.",
+        "- At the issue's 7,000,000 children and 60,000,000 visit records (`BENCH_REPORTING_CHILDREN=7000000",
+        "  BENCH_REPORTING_VISITS=60000000`, one attempt at load average 4): COPY of the four tables in 276 s",
+        "  (about 220,000 records/s), `place_figures` (5,048,985 rows) in under 3 minutes; the run ended, without",
+        "  a message, while the monthly rollup was being computed, so no report was timed at that size.",
         "",
         "What is measured:",
         "",
