@@ -48,10 +48,12 @@ class ChildRepository:
                 .order_by(c.closed_on, c.id).limit(limit).with_for_update(skip_locked=True))
         return list(await self.session.scalars(stmt))
 
-    async def sealed_with_other_keys(self, current_key: str, *, limit: int) -> list[UUID]:
-        """Archives whose ID number is sealed with a key other than ``current_key`` (locked, skipping others' locks)."""
+    async def sealed_with_other_keys(self, current_key: str, *, limit: int, region: str = "") -> list[UUID]:
+        """Archives of ``region`` whose ID number is sealed with a key other than ``current_key`` (locked,
+        skipping others' locks)."""
         c = children.c
-        stmt = (select(c.id).where(c.id_number_sealed.is_not(None), ~c.id_number_sealed.startswith(f"{current_key}:"))
+        stmt = (select(c.id).where(c.id_number_sealed.is_not(None), ~c.id_number_sealed.startswith(f"{current_key}:"),
+                                   c.village_code.startswith(region, autoescape=True))
                 .order_by(c.id).limit(limit).with_for_update(skip_locked=True))
         return list(await self.session.scalars(stmt))
 

@@ -80,13 +80,14 @@ async def purge_closed(uow_factory, *, retention_days: int, today: date, actor: 
             return done
 
 
-async def rotate_keys(uow_factory, vault: IdVault) -> int:
-    """Re-seal every ID number sealed with an older key under the newest; returns how many. Once it
-    has run, the older keys can be taken out of SHOUHU_ID_ENCRYPTION_KEYS."""
+async def rotate_keys(uow_factory, vault: IdVault, *, region: str = "") -> int:
+    """Re-seal every ID number (of ``region``: a county at a time, if wished) sealed with an older key
+    under the newest; returns how many. Once it has run everywhere, the older keys can be taken out of
+    SHOUHU_ID_ENCRYPTION_KEYS."""
     done = 0
     while True:
         async with uow_factory() as uow:
-            ids = await uow.children.sealed_with_other_keys(vault.keys.current, limit=_BATCH)
+            ids = await uow.children.sealed_with_other_keys(vault.keys.current, limit=_BATCH, region=region)
             for child_id in ids:
                 child = await uow.children.get(child_id)
                 child.id_number_sealed = vault.seal(vault.open(child.id_number_sealed, child.id_number_hash))

@@ -125,8 +125,16 @@ async def test_a_village_supervisor_registers_a_child_and_sees_a_conflicting_cha
         await page.fill("#guardian", "刘奶奶")
         await page.locator("[data-test=send]").click()
         await expect(page.locator("[data-test=message]")).to_contain_text("刘洋")
-        found = (await field.api("registry", "GET", "/api/v1/children", params={"q": "刘洋", "region": field.village})).json()
-        assert [(c["village_code"], c["guardian"]["name"]) for c in found["items"]] == [(field.village, "刘奶奶")]
+        registered: list = []
+
+        async def on_the_server() -> bool:  # the app's outbox sends in the background: the message may come first
+            nonlocal registered
+            found = (await field.api("registry", "GET", "/api/v1/children", params={"q": "刘洋", "region": field.village})).json()
+            registered = [(c["village_code"], c["guardian"]["name"]) for c in found["items"]]
+            return bool(registered)
+
+        await wait_until(on_the_server, timeout=20, what="the registration on the server")
+        assert registered == [(field.village, "刘奶奶")]
 
         # The supervisor opens the archive; someone else changes the guardian meanwhile.
         await children.locator(f"[data-child='{existing}'] [data-test=archive]").click()
