@@ -135,7 +135,8 @@ async def test_consumer_killed_mid_batch_applies_every_event_exactly_once_after_
     assert await first.died() == SIGKILL_EXIT
     first.stop()
     assert await applied() < total
-    assert (await redis.xpending(stream, "reporting"))["pending"] > 0  # the batch in flight was never acknowledged
+    if crash != "external":  # a kill from outside may land between a batch's XACK and the next read
+        assert (await redis.xpending(stream, "reporting"))["pending"] > 0  # the batch in flight was never acknowledged
 
     second = await ServiceProcess("probe", settings, port, module="tests.probe").start().ready()
     try:
