@@ -111,3 +111,14 @@ async def current_principal(request: Request) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def role_in(roles: set[Role]):
+    """A dependency: the caller's principal, when its role is one of ``roles`` (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(403, detail={"message_zh": "无权执行此操作", "message_en": "your role may not do this"})
+        return principal
+
+    return check

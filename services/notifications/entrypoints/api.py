@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.notifications.adapters.orm import deliveries, requests, users
 from services.notifications.service_layer.handlers import AnswerRefused, Notifier
 from shared.contracts.agency_v1 import MessageAcknowledged, MessageAnswered
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, role_in
 from shared.contracts.notifications_v1 import Channel, MessageRequested
 
 _SENDERS = {Role.admin, Role.county_office, Role.township, Role.village_supervisor, Role.school}
@@ -74,23 +74,14 @@ def _not_found() -> HTTPException:
     return HTTPException(404, detail={"message_zh": "没有该消息", "message_en": "no such message"})
 
 
-def _role(allowed: set[Role]):
-    def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in allowed:
-            raise _forbidden()
-        return principal
-
-    return check
-
-
 def _agency(principal: CurrentPrincipal) -> Principal:
     if principal.role is not Role.agency or not principal.agency:
         raise _forbidden()
     return principal
 
 
-Sender = Annotated[Principal, Depends(_role(_SENDERS))]
-DirectoryEditor = Annotated[Principal, Depends(_role(_DIRECTORY_EDITORS))]
+Sender = Annotated[Principal, Depends(role_in(_SENDERS))]
+DirectoryEditor = Annotated[Principal, Depends(role_in(_DIRECTORY_EDITORS))]
 AgencyPrincipal = Annotated[Principal, Depends(_agency)]
 
 

@@ -17,7 +17,7 @@ from services.registry.entrypoints.schemas import ChildCreated, ChildIn, ChildOu
 from services.registry.service_layer import handlers
 from services.registry.service_layer.guardianship import AgreementNotFound
 from shared.clock import today_local
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import Principal, Role, role_in
 from shared.contracts.registry_v1 import RiskCategory
 from shared.security.audit import Action, audit_now
 
@@ -29,10 +29,6 @@ _READERS = _WRITERS  # helpers and agencies read through their pairings and refe
 
 def _runtime(request: Request):
     return request.app.state.runtime
-
-
-def _forbidden() -> HTTPException:
-    return HTTPException(403, detail={"message_zh": "无权执行此操作", "message_en": "your role may not do this"})
 
 
 def _not_found() -> HTTPException:
@@ -67,16 +63,8 @@ def _notice(v: RuleViolation) -> Notice:
     return Notice(code=v.code, field=v.field, message_zh=v.zh, message_en=v.en)
 
 
-def _writer(principal: CurrentPrincipal) -> Principal:
-    if principal.role not in _WRITERS:
-        raise _forbidden()
-    return principal
-
-
-def _reader(principal: CurrentPrincipal) -> Principal:
-    if principal.role not in _READERS:
-        raise _forbidden()
-    return principal
+_writer = role_in(_WRITERS)
+_reader = role_in(_READERS)
 
 
 def _out(child: Child) -> ChildOut:

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.reporting.adapters.orm import child_population, place_figures
 from services.reporting.domain.figures import Period, month_of, quarter
 from services.reporting.service_layer import queries
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, role_in
 from shared.clock import today_local
 from shared.errors import error_body
 
@@ -35,16 +35,7 @@ _READERS = {Role.admin, Role.county_office, Role.township, Role.village_supervis
 _COUNTY_WIDE = {Role.admin, Role.county_office}
 
 
-def _role(allowed: set[Role]):
-    def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in allowed:
-            raise HTTPException(403, detail={"message_zh": "无权执行此操作", "message_en": "your role may not do this"})
-        return principal
-
-    return check
-
-
-Reader = Annotated[Principal, Depends(_role(_READERS))]
+Reader = Annotated[Principal, Depends(role_in(_READERS))]
 
 
 def field_error(field: str, zh: str, en: str, status: int = 422) -> HTTPException:
@@ -136,7 +127,7 @@ async def drilldown(
 
 @router.get("/figures/helpers", summary="帮扶人考核 Contacts and missed windows per helper")
 async def helpers(
-    request: Request, principal: Annotated[Principal, Depends(_role(_COUNTY_WIDE))],
+    request: Request, principal: Annotated[Principal, Depends(role_in(_COUNTY_WIDE))],
     helper_id: Annotated[list[UUID] | None, Query(description="these helpers; all when omitted (admin only)")] = None,
     quarter_: Annotated[str | None, Query(alias="quarter")] = None,
 ) -> list[dict]:
@@ -156,7 +147,7 @@ class PopulationIn(BaseModel):
 
 
 @router.put("/reference/population", summary="儿童总数 Set all children per place (reference data)")
-async def set_population(request: Request, principal: Annotated[Principal, Depends(_role(_COUNTY_WIDE))],
+async def set_population(request: Request, principal: Annotated[Principal, Depends(role_in(_COUNTY_WIDE))],
                          rows: list[PopulationIn]) -> dict[str, int]:
     seen: set[str] = set()
     for i, row in enumerate(rows):

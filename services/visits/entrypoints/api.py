@@ -18,7 +18,7 @@ from services.visits.domain.rules import VisitRule, current_version, rules_in_fo
 from services.visits.domain.windows import Term, today_local
 from services.visits.entrypoints import schemas as s
 from services.visits.service_layer import commands, queries
-from shared.auth import CurrentPrincipal, Principal, Role
+from shared.auth import CurrentPrincipal, Principal, Role, role_in
 from shared.contracts.visits_v1 import WindowKind
 from shared.errors import error_body
 from shared.security.audit import Action, audit
@@ -34,19 +34,10 @@ County = Annotated[str, Path(pattern=r"^\d{6}$", description="县级区划代码
 T = TypeVar("T")
 
 
-def _allow(roles: set[Role]):
-    def check(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(403, detail={"message_zh": "无权执行此操作", "message_en": "your role may not do this"})
-        return principal
-
-    return check
-
-
-Office = Annotated[Principal, Depends(_allow(_OFFICES))]
-Recorder = Annotated[Principal, Depends(_allow(_RECORDERS))]
-RuleWriter = Annotated[Principal, Depends(_allow(_RULE_WRITERS))]
-Overseer = Annotated[Principal, Depends(_allow(_OVERSEERS))]
+Office = Annotated[Principal, Depends(role_in(_OFFICES))]
+Recorder = Annotated[Principal, Depends(role_in(_RECORDERS))]
+RuleWriter = Annotated[Principal, Depends(role_in(_RULE_WRITERS))]
+Overseer = Annotated[Principal, Depends(role_in(_OVERSEERS))]
 
 
 def _account(p: Principal) -> str | None:

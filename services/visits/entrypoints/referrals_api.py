@@ -13,18 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.referrals import Referral, county_policies
-from services.visits.entrypoints.api import County, Office, RuleWriter, _allow, _call, _http, _in_county, _uow
+from services.visits.entrypoints.api import County, Office, RuleWriter, _call, _http, _in_county, _uow
 from services.visits.service_layer import referrals
 from services.visits.service_layer.commands import visible
-from shared.auth import Principal, Role
+from shared.auth import Principal, Role, role_in
 from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
 from shared.errors import bilingual
 from shared.security.audit import Action, audit
 
 router = APIRouter(prefix="/api/v1", tags=["referrals 转介与劝返"])
 # Agencies answer a case by API when they have no stream; they read only open cases of their area.
-Answerer = Annotated[Principal, Depends(_allow({Role.admin, Role.county_office, Role.agency}))]
-Reader = Annotated[Principal, Depends(_allow({Role.admin, Role.county_office, Role.township, Role.village_supervisor,
+Answerer = Annotated[Principal, Depends(role_in({Role.admin, Role.county_office, Role.agency}))]
+Reader = Annotated[Principal, Depends(role_in({Role.admin, Role.county_office, Role.township, Role.village_supervisor,
                                               Role.school, Role.agency}))]
 
 
