@@ -1,6 +1,6 @@
 """The notifications service's tables: the directory, requests, deliveries and receipts."""
 
-from sqlalchemy import ARRAY, Column, DateTime, ForeignKey, Index, Integer, Table, Text, UniqueConstraint, func
+from sqlalchemy import ARRAY, Column, Date, DateTime, ForeignKey, Index, Integer, Table, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db import new_metadata
@@ -17,6 +17,18 @@ contacts = Table(
     Column("child_id", UUID(as_uuid=True), primary_key=True),
     Column("card", JSONB, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The guardian's consent per child (知情同意, from registry.consent.changed): while withdrawn, messages to
+# the family are suppressed (domain/model.py, ``suppressed_by_consent``).
+consents = Table(
+    "consents",
+    metadata,
+    Column("child_id", UUID(as_uuid=True), primary_key=True),
+    Column("consent", Text, nullable=False),  # given | withdrawn
+    Column("effective_on", Date, nullable=False),
+    Column("version", Integer, nullable=False),  # aggregate_version of the registry event
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -63,6 +75,7 @@ deliveries = Table(
     Column("subject", Text),
     Column("text", Text),
     Column("last_error", Text),
+    Column("suppressed_reason", Text),  # why a delivery was not sent (status suppressed), e.g. consent withdrawn
     Column("outcome", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("held_until", DateTime(timezone=True)),
