@@ -25,7 +25,10 @@ children = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_on", Date),  # 结档: no schedule from then on
     Column("merged_into", UUID(as_uuid=True)),
-    Column("consent_withdrawn_on", Date),  # 撤回同意 (registry.consent.changed); NULL: consent given
+    # The last withdrawal of consent (撤回同意, registry.consent.changed): from the first day until the
+    # second (NULL: still withdrawn); both NULL: never withdrawn (services/visits/domain/consent.py).
+    Column("consent_withdrawn_on", Date),
+    Column("consent_given_on", Date),
     Index("ix_children_village_code", "village_code", postgresql_ops={"village_code": "text_pattern_ops"}),
     Index("ix_children_school_class", "school_id", "class_name"),
 )

@@ -15,9 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # NULL: consent given (or never withdrawn); a date: withdrawn from that day (撤回同意).
+    # The last withdrawal (撤回同意): from consent_withdrawn_on until consent_given_on (NULL: still withdrawn).
+    # Both NULL: consent never withdrawn.
     op.add_column('children', sa.Column('consent_withdrawn_on', sa.Date(), nullable=True))
+    op.add_column('children', sa.Column('consent_given_on', sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('children', 'consent_given_on')
     op.drop_column('children', 'consent_withdrawn_on')
