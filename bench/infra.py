@@ -25,7 +25,8 @@ SERVICES = ("registry", "reporting", "visits")
 
 
 def db_name(service: str, *, raw: bool = False) -> str:
-    return f"shouhu_bench_{'raw_' if raw else ''}{service}"
+    # BENCH_DATABASE_SUFFIX: databases of their own for a second bench run beside one that holds these.
+    return f"shouhu_bench_{'raw_' if raw else ''}{service}{os.environ.get('BENCH_DATABASE_SUFFIX', '')}"
 
 
 def plain(url: str) -> str:

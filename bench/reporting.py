@@ -56,6 +56,9 @@ class ReportingConfig:
     calls: int = field(default_factory=lambda: _int("BENCH_REPORTING_CALLS", 10))  # per region and side
     # 1: keep a loaded database of the same size from an earlier run (migrated to the latest schema).
     keep: bool = field(default_factory=lambda: os.environ.get("BENCH_REPORTING_KEEP", "0") == "1")
+    # Which parts run: "report" (the national load and the quarterly reports), "apply" (the event apply rate).
+    parts: tuple[str, ...] = field(default_factory=lambda: tuple(
+        os.environ.get("BENCH_REPORTING_PARTS", "report,apply").replace(" ", "").split(",")))
 
 
 # --- the population ------------------------------------------------------------------------------
@@ -457,10 +460,14 @@ async def run(cfg: BenchConfig, rid: str, redis: Redis, say, load: str) -> str:
     period, first_day = report_period(today)
     say(f"reporting: {rc.children:,} children, about {rc.visits:,} visit records from {first_day}, "
         f"report of {period.label} as of {today}")
-    url, notes = await prepare(cfg, rc, today, first_day, say)
-    figures, run_notes = await measure(cfg, rc, url, period, today, say)
-    figures.append(await apply_rate(cfg, rid, redis, today, say))
-    return section(cfg, rc, figures, notes + run_notes, began, time.perf_counter() - t0, load)
+    figures, notes = [], []
+    if "report" in rc.parts:
+        url, notes = await prepare(cfg, rc, today, first_day, say)
+        figures, run_notes = await measure(cfg, rc, url, period, today, say)
+        notes += run_notes
+    if "apply" in rc.parts:
+        figures.append(await apply_rate(cfg, rid, redis, today, say))
+    return section(cfg, rc, figures, notes, began, time.perf_counter() - t0, load)
 
 
 def section(cfg: BenchConfig, rc: ReportingConfig, figures: list[Figure], notes: list[str], began: datetime,
@@ -540,6 +547,9 @@ def section(cfg: BenchConfig, rc: ReportingConfig, figures: list[Figure], notes:
         f"`BENCH_REPORTING_CALLS` ({rc.calls}), `BENCH_EVENTS` ({cfg.events:,}), `BENCH_CONSUMER_SECONDS`",
         f"({cfg.consumer_seconds:.0f}), `BENCH_BATCH_SIZE` ({cfg.batch_size}), `BENCH_REPEAT` ({cfg.repeat}),",
         "`BENCH_REPORTING_KEEP` (0; 1 reuses a loaded database of the same",
-        "size, migrating it first); `BENCH_ONLY=reporting` runs this part alone and rewrites only this section.",
+        "size, migrating it first), `BENCH_REPORTING_PARTS` (`report,apply`; `apply` alone measures the apply rate",
+        "without the national load), `BENCH_DATABASE_SUFFIX` (none; appended to the bench databases' names, so a",
+        "second bench can run beside one that holds them); `BENCH_ONLY=reporting` runs this part alone and",
+        "rewrites only this section (of `BENCH_OUTPUT`, docs/benchmarks.md by default).",
     ]
     return "\n".join(out)
