@@ -17,6 +17,7 @@ from services.visits.adapters.orm import (
     activities, activity_children, child_contacts, children, concerns, county_terms, helpers, overdue_windows,
     pairings, record_corrections, timers, visit_records, visit_rules,
 )
+from services.visits.domain.consent import CONSENT_ROLES
 from services.visits.domain.compliance import ACTIVITY_CONTACT, Contact, PairingSpan, Status, WindowTotals
 from services.visits.domain.model import ChildPlace, Helper, Pairing, VisitRecord
 from services.visits.domain.rules import VisitRule
@@ -26,7 +27,9 @@ from shared.contracts.visits_v1 import ContactKind, HelperRole, PairingEndReason
 
 WINDOW_END = "visits.window_end"  # the timer kind: a child-rule-window has ended
 
-_CHILD = [children.c[k] for k in ("child_id", "village_code", "school_id", "class_name", "closed_on")]
+_CHILD_KEYS = ("child_id", "village_code", "school_id", "class_name", "closed_on", "consent_withdrawn_on",
+               "consent_given_on")
+_CHILD = [children.c[k] for k in _CHILD_KEYS]
 _HELPER = [helpers.c[k] for k in ("id", "name", "role", "organisation", "region_code", "phone", "school_id",
                                    "class_name", "account")]
 _PAIRING = [pairings.c[k] for k in ("id", "helper_id", "child_id", "started_on", "ended_on", "end_reason", "version")]
@@ -50,6 +53,19 @@ def _record(row) -> VisitRecord:
 def in_force(day: date):
     """The SQL form of ``PairingSpan.in_force``."""
     return and_(pairings.c.started_on <= day, or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > day))
+
+
+_CONSENT_ROLES = sorted(r.value for r in CONSENT_ROLES)
+
+
+def consent_binds(day):
+    """The SQL form of ``consent.binding_spans``: a volunteer's pairing does not hold the child to a rule
+    on a day inside the last withdrawal of consent (a statutory helper's always does)."""
+    return or_(
+        helpers.c.role.not_in(_CONSENT_ROLES), children.c.consent_withdrawn_on.is_(None),
+        day < children.c.consent_withdrawn_on,
+        and_(children.c.consent_given_on.is_not(None), day >= children.c.consent_given_on),
+    )
 
 
 _ADD_CHILDREN = insert_rows(
@@ -133,7 +149,7 @@ class ChildRepository:
         )
         out = []
         for r in rows.mappings():
-            out.append((ChildPlace(**{k: r[k] for k in ("child_id", "village_code", "school_id", "class_name", "closed_on")}),
+            out.append((ChildPlace(**{k: r[k] for k in _CHILD_KEYS}),
                         r["last_contact"]))
         return out, total
 
@@ -394,6 +410,7 @@ def _arm_statement(only_some_children: bool):
     where = [
         children.c.village_code.startswith(bindparam("county")), children.c.closed_on.is_(None),
         helpers.c.role == any_(func.string_to_array(plan.c.roles, ",")), in_force(bindparam("today")),
+        consent_binds(bindparam("today")),
     ]
     if only_some_children:
         where.append(among(children.c.child_id, "child_ids"))
@@ -451,7 +468,7 @@ def _window_totals_statement(contacts_in_region: bool):
         .where(
             in_region, children.c.closed_on.is_(None), among(county, "counties"), helpers.c.role == any_(plan.c.roles),
             pairings.c.started_on <= plan.c.judged_on,
-            or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > plan.c.judged_on),
+            or_(pairings.c.ended_on.is_(None), pairings.c.ended_on > plan.c.judged_on), consent_binds(plan.c.judged_on),
         )
         .distinct().cte("bound")
     )

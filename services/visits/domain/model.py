@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from uuid import UUID
 
 from services.visits.domain.errors import Refusal
+from services.visits.domain.consent import Withdrawal
 from shared.contracts.visits_v1 import ContactKind, HelperRole, PairingEndReason
 
 # How late a visit may be entered (补录): paper record books are checked weekly and assessed monthly.
@@ -27,10 +28,19 @@ class ChildPlace:
     school_id: str | None
     class_name: str | None
     closed_on: date | None = None
+    consent_withdrawn_on: date | None = None  # the last withdrawal of consent (domain/consent.py)
+    consent_given_on: date | None = None  # ... and when consent was given again (None: still withdrawn)
 
     @property
     def county(self) -> str:
         return self.village_code[:6]
+
+    @property
+    def withdrawal(self) -> Withdrawal | None:
+        """The last withdrawal of the guardian's consent, if any (撤回同意)."""
+        if self.consent_withdrawn_on is None:
+            return None
+        return Withdrawal(self.consent_withdrawn_on, self.consent_given_on)
 
 
 @dataclass

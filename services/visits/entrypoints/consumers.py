@@ -2,8 +2,8 @@ from services.visits.service_layer import handlers, referral_events
 from shared.contracts.notifications_v1 import AGENCY_ANSWERED, DELIVERY_ACKNOWLEDGED, NOTIFICATION_EVENTS
 from shared.contracts.registry_v1 import (
     ABSENCE_REPORTED, ARCHIVE_CLOSED, ARCHIVE_REOPENED, CHILD_CONTACTS, CHILD_GUARDED, CHILD_MERGED, CHILD_REGISTERED,
-    CHILD_TRANSFERRED, CHILD_UNGUARDED, CHILD_UPDATED, ENROLMENT_CHANGED, REGISTRY_CONTACTS, REGISTRY_EVENTS,
-    RETURNED_TO_SCHOOL,
+    CHILD_TRANSFERRED, CHILD_UNGUARDED, CHILD_UPDATED, CONSENT_CHANGED, ENROLMENT_CHANGED, REGISTRY_CONTACTS,
+    REGISTRY_EVENTS, RETURNED_TO_SCHOOL,
 )
 from shared.messaging import Ordering, Subscription
 
@@ -32,6 +32,7 @@ def subscriptions() -> list[Subscription]:
                 RETURNED_TO_SCHOOL.name: referral_events.returned_to_school,
                 CHILD_UNGUARDED.name: referral_events.child_unguarded,
                 CHILD_GUARDED.name: referral_events.child_guarded,
+                CONSENT_CHANGED.name: handlers.consent_changed,
             },
             batch_handlers={CHILD_REGISTERED.name: _then(handlers.children_registered, referral_events.children_registered)},
         ),

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import date
 from uuid import UUID, uuid4
 
+from services.visits.domain.consent import check_consent
 from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.model import (
     ChildPlace, Helper, Pairing, VisitRecord, check_helper, check_may_record, check_pairing, check_visit_date,
@@ -98,6 +99,7 @@ async def pair(uow, helper_ids: list[UUID], child_ids: list[UUID], started_on: d
             held = {p.helper_id for p, _ in await uow.pairings.active(child_id=child.child_id)}
             for helper in (found[h] for h in dict.fromkeys(helper_ids)):
                 check_pairing(helper, child, started_on, today)
+                check_consent(child.withdrawal, helper.role)
                 if helper.id in held:
                     raise Refusal("already_paired", "该帮扶人已与该儿童结对", "this helper is already paired with this child",
                                   "helper_ids")
@@ -197,6 +199,7 @@ async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, ac
         child = await child_in(uow, data["child_id"], region)
         helper = await helper_in(uow, data["helper_id"], region, account)
         check_may_record(helper, await uow.pairings.paired_on(helper.id, child.child_id, data["visited_on"]))
+        check_consent(child.withdrawal, helper.role, persuasion=persuasion is not None)
         record = VisitRecord(id=client_id or uuid4(), helper_role=helper.role, village_code=child.village_code, **data)
         await uow.records.add(record, actor)
         event = RecordCreated(record_id=record.id, child_id=child.child_id, helper_id=helper.id, helper_role=helper.role,
@@ -231,6 +234,7 @@ async def correct_record(uow, record_id: UUID, changes: dict, concerns: list[dic
         if record is None or not record.village_code.startswith(region):
             raise NotFound("record_id")
         helper = await helper_in(uow, record.helper_id, region, account)
+        check_consent((await uow.children.get(record.child_id)).withdrawal, helper.role)
         if "visited_on" in changes and changes["visited_on"] != record.visited_on:
             check_visit_date(changes["visited_on"], today)
             check_may_record(helper, await uow.pairings.paired_on(helper.id, record.child_id, changes["visited_on"]))

@@ -7,13 +7,15 @@ from collections import defaultdict
 from datetime import date
 from uuid import UUID
 
+from services.visits.domain import consent
 from services.visits.domain.model import ChildPlace, teaches
 from services.visits.domain.windows import today_local
 from services.visits.service_layer import schedule
 from services.visits.service_layer.commands import finish_pairing, pair_class_teachers, start_pairing
 from shared.contracts import EventEnvelope
 from shared.contracts.registry_v1 import (
-    ArchiveClosed, ArchiveReopened, ChildMerged, ChildRegistered, ChildTransferred, ChildUpdated, ContactCard,
+    ArchiveClosed, ArchiveReopened, ChildMerged, ChildRegistered, ChildTransferred, ChildUpdated, Consent, ConsentChanged,
+    ContactCard,
 )
 from shared.contracts.visits_v1 import HelperRole, PairingEndReason
 
@@ -131,3 +133,18 @@ async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
         "guardian_phone": d.guardian.phone if d.guardian else None,
         "version": event.aggregate_version,
     })
+
+
+async def consent_changed(uow, event: EventEnvelope[ConsentChanged]) -> None:
+    """知情同意 given or withdrawn (registry.consent.changed): kept on the child, where the commands and the
+    compliance read it (what stops and what goes on: domain/consent.py). Given again, the child's schedule is
+    armed again for the volunteers' rules (their windows were not armed while it was withdrawn)."""
+    d = event.data
+    child = await uow.children.get(d.child_id, for_update=True)
+    if child is None:  # never registered here (registry events of a child come in order: none was missed)
+        return
+    await uow.children.update(d.child_id, **consent.applied(
+        child.consent_withdrawn_on, child.consent_given_on, d.consent.value, d.effective_on,
+    ))
+    if d.consent is Consent.given and child.closed_on is None:
+        await schedule.arm(uow, today_local(), county=child.county, child_ids=[child.child_id])

@@ -10,6 +10,7 @@ from uuid import UUID
 from services.visits.domain.compliance import (
     Status, WindowStatus, WindowTotals, recent, score, statuses_on, statuses_within, windows_within,
 )
+from services.visits.domain.consent import binding_spans, rests_on_consent
 from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.model import ChildPlace, Helper
 from services.visits.domain.windows import Term, Window, WindowKind, window_at_or_after
@@ -27,7 +28,8 @@ class ChildCompliance:
 
 
 async def _evaluate(uow, kids: list[ChildPlace], start: date, end: date, judge) -> list[ChildCompliance]:
-    """Load what the pure rules need for ``kids`` (pairings, contacts, each county's rules and terms) and judge."""
+    """Load what the pure rules need for ``kids`` (pairings, contacts, each county's rules and terms) and judge.
+    A volunteer's pairing does not bind the child while the guardian's consent is withdrawn (domain/consent.py)."""
     ids = [k.child_id for k in kids]
     spans = await uow.pairings.spans(ids)
     contacts = await uow.records.contacts(ids, start, end)
@@ -35,7 +37,7 @@ async def _evaluate(uow, kids: list[ChildPlace], start: date, end: date, judge) 
     out = []
     for kid in kids:
         versions, terms = setups[kid.county]
-        out.append(ChildCompliance(kid, judge(versions, terms, spans.get(kid.child_id, []),
+        out.append(ChildCompliance(kid, judge(versions, terms, binding_spans(spans.get(kid.child_id, []), kid.withdrawal),
                                               contacts.get(kid.child_id, []))))
     return out
 
@@ -206,6 +208,8 @@ async def my_children(uow, account: str, *, region: str, today: date) -> MyChild
             raise NotFound("account")
         helper = mine[0]
         kids = await uow.children.get_many(await uow.pairings.children_of(helper.id, today))
+        if rests_on_consent(helper.role):  # a volunteer does not see a child whose guardian withdrew consent
+            kids = {k: c for k, c in kids.items() if not (c.withdrawal and c.withdrawal.in_force)}
         names = await uow.children.names(list(kids))
     ordered = sorted(kids.values(), key=lambda k: (names.get(k.child_id) or "", str(k.child_id)))
     return MyChildren(helper, [(k, names.get(k.child_id)) for k in ordered])

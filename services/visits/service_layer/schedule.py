@@ -9,6 +9,7 @@ from uuid import UUID
 
 from services.visits.adapters.repository import WINDOW_END
 from services.visits.domain.compliance import Status, evaluate, rolling_window_of
+from services.visits.domain.consent import binding_spans
 from services.visits.domain.rules import VisitRule, rule_in_force, rules_in_force
 from services.visits.domain.windows import Term, Window, county_terms, window_at_or_after
 from shared.contracts.visits_v1 import VISIT_OVERDUE, VisitOverdue, WindowKind
@@ -41,6 +42,8 @@ async def _arm_rolling(uow, today: date, county: str, rules: list[VisitRule], ch
     (every contact since its earliest pairing, so a lapsed window keeps its key and is not reported again)."""
     ids = await uow.pairings.children_paired_in(county, today, child_ids)
     spans = await uow.pairings.spans(ids)
+    withdrawals = {k: c.withdrawal for k, c in (await uow.children.get_many(ids)).items() if c.withdrawal}
+    spans = {k: binding_spans(v, withdrawals.get(k)) for k, v in spans.items()}
     since = min((p.started_on for theirs in spans.values() for p in theirs), default=today)
     contacts = await uow.records.contacts(ids, since, today)
     await uow.schedule.arm_rolling([
@@ -75,7 +78,7 @@ async def window_ended(uow, timer: Timer) -> None:
     # A rolling window is judged by the version that set its length (in force from its start or later).
     rule = rule_in_force(versions, code, window.end if rolling else window.start)
     if rule is not None and rule.window is window.kind:
-        spans = (await uow.pairings.spans([child_id])).get(child_id, [])
+        spans = binding_spans((await uow.pairings.spans([child_id])).get(child_id, []), child.withdrawal)
         # A rolling window's anchor, the day before it, is read too: it tells whether a contact moved it.
         since = window.start - timedelta(days=1) if rolling else window.start
         contacts = (await uow.records.contacts([child_id], since, window.end)).get(child_id, [])
