@@ -3,6 +3,7 @@ and the outbox, so a change and its events commit together or not at all."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar, Self
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import timers as timer_rows
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.outbox import Outbox
+from shared.security.audit import Action, audit
 
 
 class SqlUnitOfWork:
@@ -43,6 +45,11 @@ class SqlUnitOfWork:
         if self._outbox is None:
             raise RuntimeError("this unit of work has no outbox: the service publishes nothing")
         return await self._outbox.add(self.session, event_type, data, **envelope_fields)
+
+    async def audit(self, action: Action, kind: str, record_ids: Iterable[object]) -> None:
+        """Note the current caller's access to ``record_ids`` in this transaction (the audit log):
+        a write and its record of access commit together or not at all."""
+        await audit(self.session, action, kind, record_ids)
 
     async def schedule_timer(self, kind: str, key: str, due_at: datetime, payload: dict | None = None) -> None:
         """Set (or move) a deadline in this transaction (timers are data: shared/timers.py)."""

@@ -3,6 +3,8 @@ and why; only an admin reads the log; nobody can change or delete it, not even t
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 import pytest
 from sqlalchemy import text
@@ -50,3 +52,58 @@ async def test_nobody_can_change_or_delete_the_audit_log(service, statement, eng
             await conn.execute(text(statement))
     assert isinstance(refused.value.orig.__cause__, asyncpg.InsufficientPrivilegeError), refused.value
     assert "append-only" in str(refused.value)
+
+
+async def _xmins(engine, record_id: str) -> tuple[str, list[tuple[str, str]]]:
+    """The transaction that last wrote the child's row, and (action, transaction) of its audit rows."""
+    async with engine.connect() as conn:
+        child = await conn.scalar(text("SELECT xmin::text FROM children WHERE id = :id"), {"id": record_id})
+        rows = (await conn.execute(text(
+            "SELECT action, xmin::text FROM audit_log WHERE record_id = :id ORDER BY id"), {"id": record_id})).all()
+    return child, [tuple(r) for r in rows]
+
+
+async def test_a_write_and_its_record_of_access_commit_in_one_transaction(settings, engines):
+    county = fresh_county()
+    async with running_app(REGISTRY, settings) as (_, client):
+        r = await client.post("/api/v1/children", json=child_payload(village_code=f"{county}100001"), headers=token(settings))
+        assert r.status_code == 201, r.text
+        child_id = r.json()["id"]
+        registered, audited = await _xmins(engines["registry"], child_id)
+        assert audited == [("create", registered)]  # exactly one, written by the registration's transaction
+
+        r = await client.patch(f"/api/v1/children/{child_id}", json={"class_name": "四年级一班"}, headers=token(settings))
+        assert r.status_code == 200, r.text
+        changed, audited = await _xmins(engines["registry"], child_id)
+    assert changed != registered
+    assert audited == [("create", registered), ("update", changed)]
+
+
+async def test_a_change_that_fails_before_its_commit_leaves_neither_the_change_nor_its_record(settings, engines, monkeypatch):
+    """A crash after the change and its audit row reached the database, before COMMIT: both go."""
+    from services.registry.service_layer.unit_of_work import RegistryUnitOfWork
+
+    async def crash_before_commit(uow) -> None:
+        await uow.session.flush()  # the rows are written in the open transaction...
+        raise RuntimeError("crash before commit")  # ...which never commits
+
+    county = fresh_county()
+    async with running_app(REGISTRY, settings) as (_, client):
+        child_id = str(uuid.uuid4())
+        body = child_payload(village_code=f"{county}100001", client_id=child_id)
+        with monkeypatch.context() as m:
+            m.setattr(RegistryUnitOfWork, "commit", crash_before_commit)
+            with pytest.raises(RuntimeError, match="crash before commit"):
+                await client.post("/api/v1/children", json=body, headers=token(settings))
+        assert await _xmins(engines["registry"], child_id) == (None, [])
+
+        assert (await client.post("/api/v1/children", json=body, headers=token(settings))).status_code == 201
+        with monkeypatch.context() as m:
+            m.setattr(RegistryUnitOfWork, "commit", crash_before_commit)
+            with pytest.raises(RuntimeError, match="crash before commit"):
+                await client.patch(f"/api/v1/children/{child_id}", json={"class_name": "四年级一班"}, headers=token(settings))
+        r = await client.get(f"/api/v1/children/{child_id}", headers=token(settings))
+    assert r.json()["class_name"] == child_payload()["class_name"]
+    registered, audited = await _xmins(engines["registry"], child_id)
+    assert [action for action, _ in audited] == ["create", "read"]  # no update: it never happened
+    assert audited[0][1] == registered

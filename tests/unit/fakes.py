@@ -95,14 +95,17 @@ class FakeUnitOfWork:
         self.timers: dict[tuple[str, str], Any] = {}  # (kind, key) -> due time, as committed
         self._timers: dict[tuple[str, str], Any] = {}
         self.events: list[Emitted] = []
+        self.audited: list[tuple[str, str, str]] = []  # (action, kind, record id), as committed
         self.commits = 0
         self._pending: list[Emitted] = []
+        self._audited: list[tuple[str, str, str]] = []
 
     async def __aenter__(self) -> "FakeUnitOfWork":
         return self
 
     async def __aexit__(self, *exc) -> None:
         self._pending.clear()
+        self._audited.clear()
         self._timers = dict(self.timers)
         for repository in (self.children, self.agreements):
             repository.staged.clear()
@@ -114,12 +117,17 @@ class FakeUnitOfWork:
         self.timers = dict(self._timers)
         self.events += self._pending
         self._pending.clear()
+        self.audited += self._audited
+        self._audited.clear()
         self.commits += 1
 
     async def emit(self, event_type: EventType, data: BaseModel, **fields: Any) -> EventEnvelope:
         envelope = event_type.envelope(data, producer=self.producer, **fields)
         self._pending.append(Emitted(event_type, data, fields, envelope))
         return envelope
+
+    async def audit(self, action, kind: str, record_ids) -> None:
+        self._audited += [(str(action), kind, str(r)) for r in record_ids]
 
     async def schedule_timer(self, kind: str, key: str, due_at, payload=None) -> None:
         self._timers[kind, key] = due_at

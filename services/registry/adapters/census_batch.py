@@ -85,3 +85,7 @@ class BatchUnitOfWork(RegistryUnitOfWork):
     def bind(self, session) -> None:
         super().bind(session)
         self.children = _BufferedChildren(session, self.open_id_numbers)
+
+    async def audit(self, action, kind, record_ids) -> None:
+        """Not in the audit log: the import's own rows record who registered which child
+        (``census_imports.actor``, ``census_keys``: the row of which roster made which child)."""

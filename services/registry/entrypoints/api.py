@@ -90,8 +90,6 @@ async def register_child(body: ChildIn, request: Request, response: Response,
     except handlers.AlreadyRegistered as replay:
         child = replay.child
         response.status_code = status.HTTP_200_OK
-    if response.status_code != status.HTTP_200_OK:  # a replay created nothing
-        await audit_now(request, Action.create, "child", [child.id])
     async with rt.uow() as uow:
         duplicates = await uow.children.possible_duplicates(child)
     warnings = [_notice(n) for n in [age_notice(child.birth_date, today_local())] if n]
@@ -139,7 +137,6 @@ async def update_child(
             rt.uow(), child_id, body.model_dump(exclude_unset=True), region=principal.region,
             actor=principal.subject, vault=IdVault.from_settings(rt.settings), expected_version=expected,
         )
-    await audit_now(request, Action.update, "child", [child.id])
     return _out(child)
 
 

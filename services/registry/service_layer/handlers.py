@@ -38,6 +38,7 @@ from shared.contracts.registry_v1 import (
     Person,
     UnguardedCause,
 )
+from shared.security.audit import Action
 
 # Flat field path -> the name the fact has in ChildFactsChanged (the same, but for the parents' status).
 _PATHS = {"father_status": "father.status", "mother_status": "mother.status"}
@@ -111,6 +112,7 @@ async def register_child(uow, data: dict[str, Any], *, actor: str, vault: IdVaul
         await _emit_facts(uow, child, registered=True, changed=list(child.flat()), actor=actor)
         await settle_guardianship(uow, child, actor=actor, agreement_in_force=False)
         await uow.children.add(child)
+        await uow.audit(Action.create, "child", [child.id])  # on record in the registration's transaction
         await uow.commit()
     return child
 
@@ -157,7 +159,10 @@ async def update_child(uow, child_id: UUID, patch: dict[str, Any], *, region: st
         if not child.village_code.startswith(region):
             raise ChildNotFound(child_id)  # moving a child out of one's area is a transfer, not an edit
         changed = changed_fields(before, child.flat())
+        # On record in the change's transaction; a patch that changes nothing still showed the archive.
+        await uow.audit(Action.update, "child", [child.id])
         if not changed:
+            await uow.commit()  # the record of access only
             return child
         await _emit_facts(uow, child, registered=False, changed=changed, actor=actor)
         lapse = None
