@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import asynccontextmanager
+from datetime import date
 
+import asyncpg
+from alembic import command
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from services.reporting.adapters.orm import inbox, positions
+from services.reporting.entrypoints.consumers import subscriptions as reporting_subscriptions
 from shared.contracts.envelope import EventEnvelope, EventType
-from shared.db import make_sessionmaker
+from shared.contracts.visits_v1 import RECORD_CREATED, VISITS_EVENTS, ContactKind, HelperRole, RecordCreated
+from shared.db import alembic_config, make_engine, make_sessionmaker
 from shared.messaging import ReliableConsumer, Subscription
 from shared.outbox import DATA_FIELD
 from shared.uow import SqlUnitOfWork
@@ -170,3 +176,89 @@ async def test_events_of_one_child_split_between_two_consumers_are_applied_in_or
 
     assert late.done == [b"2-0"]
     assert recorder.calls == [("batch", ["r@1"]), ("one", "r@2")]
+
+
+# --- reporting's visit records, a run at a time -----------------------------------------------------
+
+_FIGURES = {  # reporting's tables that records change, each in a stable order
+    "visit_records": "record_id", "child_visits": "child_id", "helper_months": "helper_id, month",
+    "monthly_figures": "place, month, figure", "place_figures": "place, figure",
+}
+
+
+@asynccontextmanager
+async def _fresh_reporting(infra):
+    """A reporting database of its own (migrated, dropped afterwards): figures compared whole."""
+    name = f"shouhu_batch_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infra.pg_url.replace("+asyncpg", ""))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = infra.database_url(name)
+    engine = make_engine(url, pool_size=2)
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config("reporting", url), "heads")
+        yield engine
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _figures(engine) -> dict[str, list[tuple]]:
+    async with engine.connect() as conn:
+        return {t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
+                for t, order in _FIGURES.items()}
+
+
+def _record(i: int, child, helper, kind: str, day: date, *, event_id: uuid.UUID | None = None, record_id=None):
+    data = RecordCreated(record_id=record_id or uuid.uuid4(), child_id=child, helper_id=helper,
+                         helper_role=HelperRole.caring_mother, kind=ContactKind(kind), visited_on=day)
+    envelope = RECORD_CREATED.envelope(data, producer="visits", aggregate_id=str(data.record_id), aggregate_version=1,
+                                       region_code="410523100201", **({"event_id": event_id} if event_id else {}))
+    return f"{i + 1}-0".encode(), {DATA_FIELD.encode(): envelope.model_dump_json().encode()}
+
+
+async def test_a_run_of_visit_records_gives_the_figures_of_applying_them_one_at_a_time(settings, redis, infra):
+    """Reporting's visits.record.created applied as one run (one transaction for the batch) leaves the same
+    rows as the same entries applied one per transaction: a redelivery and a record repeated under a new
+    event id count once, and a child's last contact is its newest record's, whatever the order."""
+    ann, bo, mother, teacher = (uuid.uuid4() for _ in range(4))
+    early = _record(0, ann, mother, "home_visit", date(2026, 11, 15))  # already applied before the run
+    repeated, again = uuid.uuid4(), uuid.uuid4()
+    run = [
+        _record(1, ann, mother, "phone", date(2026, 11, 20), event_id=repeated),  # ann's newest
+        _record(2, bo, teacher, "talk", date(2026, 11, 2)),
+        _record(3, ann, mother, "home_visit", date(2026, 10, 28)),  # older than ann's others: moves nothing back
+        _record(4, bo, teacher, "talk", date(2026, 10, 30), record_id=again),
+        _record(5, ann, mother, "phone", date(2026, 11, 20), event_id=repeated),  # redelivered inside the run
+        _record(6, bo, teacher, "talk", date(2026, 10, 30), record_id=again),  # the same record, another event id
+        early,  # redelivered from an earlier batch
+    ]
+    sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
+    results = []
+    async with _fresh_reporting(infra) as at_once, _fresh_reporting(infra) as one_by_one:
+        for engine, batches in ((at_once, [[early], run]), (one_by_one, [[early], *([e] for e in run)])):
+            sessions = make_sessionmaker(engine)
+            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
+            for batch in batches:
+                outcome = await consumer.process(sub, batch)
+                assert len(outcome.done) == len(batch) and not outcome.waiting and not outcome.failed
+            results.append(await _figures(engine))
+            await consumer.process(sub, [early, *run])  # all of it again: nothing changes
+            assert await _figures(engine) == results[-1]
+
+    batched, single = results
+    assert batched == single
+    assert len(batched["visit_records"]) == 5
+    contacts = {child: (last, n) for child, last, n, _ in batched["child_visits"]}
+    assert contacts == {ann: (date(2026, 11, 20), 3), bo: (date(2026, 11, 2), 2)}
+    assert {(h, m): n for h, m, n, _ in batched["helper_months"]} == {
+        (mother, date(2026, 11, 1)): 2, (mother, date(2026, 10, 1)): 1,
+        (teacher, date(2026, 11, 1)): 1, (teacher, date(2026, 10, 1)): 1,
+    }
+    monthly = {(p, m, f): v for p, m, f, v in batched["monthly_figures"]}
+    for place in ("41", "4105", "410523", "410523100", "410523100201"):
+        assert monthly[place, date(2026, 11, 1), "visits"] == 3 and monthly[place, date(2026, 10, 1), "visits"] == 2
+        assert monthly[place, date(2026, 11, 1), "visits:phone"] == 1
+        assert monthly[place, date(2026, 10, 1), "visits:talk"] == 1
+    assert len(monthly) == 5 * 7  # visits twice, phone, home_visit twice, talk twice: each in five places

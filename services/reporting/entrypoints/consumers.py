@@ -34,7 +34,6 @@ def subscriptions() -> list[Subscription]:
             {
                 v.PAIRING_STARTED.name: h.pairing_started,
                 v.PAIRING_ENDED.name: h.pairing_ended,
-                v.RECORD_CREATED.name: h.record_created,
                 v.RECORD_CORRECTED.name: h.record_corrected,
                 v.CONCERN_RAISED.name: h.concern_raised,
                 v.ACTIVITY_RECORDED.name: h.activity_recorded,
@@ -44,5 +43,7 @@ def subscriptions() -> list[Subscription]:
                 ref.DEADLINE_MISSED.name: h.referral_deadline_missed,
                 ref.REFERRAL_CLOSED.name: h.referral_closed,
             },
+            # A single record too: one way of applying records, a run of one.
+            batch_handlers={v.RECORD_CREATED.name: h.records_created},
         ),
     ]

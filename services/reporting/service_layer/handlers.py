@@ -44,6 +44,18 @@ _monthly = insert_rows(monthly_figures, ("place", "month", "figure", "value"))
 _add_monthly = _monthly.on_conflict_do_update(
     index_elements=["place", "month", "figure"], set_={"value": monthly_figures.c.value + _monthly.excluded.value}
 )
+_new_records = insert_rows(
+    visit_records, ("record_id", "child_id", "helper_id", "kind", "visited_on", "region_code"),
+).on_conflict_do_nothing().returning(visit_records.c.record_id)
+_contacts = insert_rows(child_contacts, ("child_id", "contacts", "last_contact_on"))
+_add_contacts = _contacts.on_conflict_do_update(index_elements=["child_id"], set_={
+    "contacts": child_contacts.c.contacts + _contacts.excluded.contacts,
+    "last_contact_on": func.greatest(child_contacts.c.last_contact_on, _contacts.excluded.last_contact_on),
+})
+_helpers = insert_rows(helper_months, ("helper_id", "month", "contacts"))
+_add_helper_months = _helpers.on_conflict_do_update(
+    index_elements=["helper_id", "month"], set_={"contacts": helper_months.c.contacts + _helpers.excluded.contacts}
+)
 
 
 async def _count(session, change: Counter[tuple[str, str]]) -> None:
@@ -205,15 +217,34 @@ async def pairing_ended(uow, event: EventEnvelope[PairingEnded]) -> None:
     await uow.session.execute(update(pairings).where(pairings.c.pairing_id == event.data.pairing_id).values(active=False))
 
 
-async def _contact(uow, region_code: str, d: RecordCreated, sign: int) -> None:
-    """One visit record (走访记录) counted in (sign 1) or taken out (-1) of the child's, the helper's
-    and the place's figures."""
-    await uow.session.execute(insert(child_contacts).values(child_id=d.child_id, contacts=sign).on_conflict_do_update(
-        index_elements=["child_id"], set_={"contacts": child_contacts.c.contacts + sign}))
-    await uow.session.execute(insert(helper_months).values(
-        helper_id=d.helper_id, month=month_of(d.visited_on), contacts=sign,
-    ).on_conflict_do_update(index_elements=["helper_id", "month"], set_={"contacts": helper_months.c.contacts + sign}))
-    await _tally(uow.session, region_code, d.visited_on, {"visits": sign, f"visits:{d.kind.value}": sign})
+async def _count_records(session, records: list[tuple[str, RecordCreated, int]], *, newest: bool) -> None:
+    """Visit records (走访记录) counted in (sign 1) or taken out (-1) of their children's, helpers' and
+    places' figures, added up: one statement per table, its rows in key order (so concurrent batches lock
+    alike). ``newest``: each child's last contact becomes its newest record's of these when that is later
+    (never earlier: GREATEST ignores the NULL of a child without one)."""
+    children: Counter[UUID] = Counter()
+    last: dict[UUID, date] = {}
+    helpers: Counter[tuple[UUID, date]] = Counter()
+    places: Counter[tuple[str, date, str]] = Counter()
+    for region_code, d, sign in records:
+        month = month_of(d.visited_on)
+        children[d.child_id] += sign
+        if newest:
+            last[d.child_id] = max(d.visited_on, last.get(d.child_id, d.visited_on))
+        helpers[d.helper_id, month] += sign
+        for place in enclosing_places(region_code):
+            places[place, month, "visits"] += sign
+            places[place, month, f"visits:{d.kind.value}"] += sign
+    rows = [{"child_id": c, "contacts": n, "last_contact_on": last.get(c)} for c, n in sorted(children.items())
+            if n or c in last]
+    if rows:
+        await session.execute(_add_contacts, columns_of(rows))
+    rows = [{"helper_id": h, "month": m, "contacts": n} for (h, m), n in sorted(helpers.items()) if n]
+    if rows:
+        await session.execute(_add_helper_months, columns_of(rows))
+    rows = [{"place": p, "month": m, "figure": f, "value": n} for (p, m, f), n in sorted(places.items()) if n]
+    if rows:
+        await session.execute(_add_monthly, columns_of(rows))
 
 
 async def _last_contact(uow, child_id: UUID) -> None:
@@ -221,31 +252,35 @@ async def _last_contact(uow, child_id: UUID) -> None:
     await uow.session.execute(update(child_contacts).where(child_contacts.c.child_id == child_id).values(last_contact_on=last))
 
 
-async def record_created(uow, event: EventEnvelope[RecordCreated]) -> None:
-    d = event.data
-    added = await uow.session.scalar(insert(visit_records).values(
-        record_id=d.record_id, child_id=d.child_id, helper_id=d.helper_id, kind=d.kind.value, visited_on=d.visited_on,
-        region_code=event.region_code,
-    ).on_conflict_do_nothing().returning(visit_records.c.record_id))
-    if added is not None:
-        await _contact(uow, event.region_code, d, 1)
-        await _last_contact(uow, d.child_id)
+async def records_created(uow, events: list[EventEnvelope[RecordCreated]]) -> None:
+    """A run of visit records (a single one is a run of one): the new ones stored in one statement, then
+    counted in, added up per run. A record held already (a redelivery) or twice in the run counts once."""
+    first = {}
+    for e in events:
+        first.setdefault(e.data.record_id, e)
+    records = [first[r] for r in sorted(first)]
+    added = set(await uow.session.scalars(_new_records, columns_of([{
+        "record_id": e.data.record_id, "child_id": e.data.child_id, "helper_id": e.data.helper_id,
+        "kind": e.data.kind.value, "visited_on": e.data.visited_on, "region_code": e.region_code,
+    } for e in records])))
+    await _count_records(uow.session, [(e.region_code, e.data, 1) for e in records if e.data.record_id in added],
+                         newest=True)
 
 
 async def record_corrected(uow, event: EventEnvelope[RecordCorrected]) -> None:
-    """A corrected record: its old figures out, its new ones in."""
+    """A corrected record: its old figures out, its new ones in; the last contact of its child (or of
+    both, when it moved to another) recomputed from their records, since it may move back."""
     d = event.data
     old = (await uow.session.execute(select(visit_records).where(visit_records.c.record_id == d.record_id).with_for_update())).first()
     if old is None:
         return
-    await _contact(uow, old.region_code, RecordCreated(
-        record_id=old.record_id, child_id=old.child_id, helper_id=old.helper_id, helper_role=d.helper_role,
-        kind=old.kind, visited_on=old.visited_on,
-    ), -1)
     await uow.session.execute(update(visit_records).where(visit_records.c.record_id == d.record_id).values(
         child_id=d.child_id, helper_id=d.helper_id, kind=d.kind.value, visited_on=d.visited_on))
-    await _contact(uow, old.region_code, d, 1)
-    for child_id in {old.child_id, d.child_id}:
+    await _count_records(uow.session, [(old.region_code, RecordCreated(
+        record_id=old.record_id, child_id=old.child_id, helper_id=old.helper_id, helper_role=d.helper_role,
+        kind=old.kind, visited_on=old.visited_on,
+    ), -1), (old.region_code, d, 1)], newest=False)
+    for child_id in sorted({old.child_id, d.child_id}):
         await _last_contact(uow, child_id)
 
 
