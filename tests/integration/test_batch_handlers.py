@@ -16,7 +16,9 @@ from sqlalchemy import text
 from services.reporting.adapters.orm import inbox, positions
 from services.reporting.entrypoints.consumers import subscriptions as reporting_subscriptions
 from shared.contracts.envelope import EventEnvelope, EventType
-from shared.contracts.visits_v1 import RECORD_CREATED, VISITS_EVENTS, ContactKind, HelperRole, RecordCreated
+from shared.contracts.visits_v1 import (
+    RECORD_CORRECTED, RECORD_CREATED, VISITS_EVENTS, ContactKind, HelperRole, RecordCorrected, RecordCreated,
+)
 from shared.db import alembic_config, make_engine, make_sessionmaker
 from shared.messaging import ReliableConsumer, Subscription
 from shared.outbox import DATA_FIELD
@@ -262,3 +264,36 @@ async def test_a_run_of_visit_records_gives_the_figures_of_applying_them_one_at_
         assert monthly[place, date(2026, 11, 1), "visits:phone"] == 1
         assert monthly[place, date(2026, 10, 1), "visits:talk"] == 1
     assert len(monthly) == 5 * 7  # visits twice, phone, home_visit twice, talk twice: each in five places
+
+
+async def test_a_corrected_record_counts_as_if_it_had_been_written_so(settings, redis, infra):
+    """A correction moves a record's counts (to another child, helper, kind and month here) and the last
+    contact of both children back to what their records say: the figures of a database where the record
+    was created as corrected, but for the figures left at zero."""
+    ann, bo, mother, teacher, record = (uuid.uuid4() for _ in range(5))
+    newest = _record(0, ann, mother, "phone", date(2026, 11, 20), record_id=record)
+    kept = _record(1, ann, mother, "home_visit", date(2026, 11, 15))
+    fixed = RecordCorrected(record_id=record, child_id=bo, helper_id=teacher, helper_role=HelperRole.class_teacher,
+                            kind=ContactKind.talk, visited_on=date(2026, 10, 5),
+                            corrected_fields=["child_id", "helper_id", "kind", "visited_on"])
+    correction = (b"3-0", {DATA_FIELD.encode(): RECORD_CORRECTED.envelope(
+        fixed, producer="visits", aggregate_id=str(record), aggregate_version=2, region_code="410523100201",
+    ).model_dump_json().encode()})
+    sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
+    results = []
+    async with _fresh_reporting(infra) as corrected, _fresh_reporting(infra) as written_so:
+        as_written = _record(0, bo, teacher, "talk", date(2026, 10, 5), record_id=record)
+        for engine, entries in ((corrected, [newest, kept, correction]), (written_so, [as_written, kept])):
+            sessions = make_sessionmaker(engine)
+            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
+            for entry in entries:
+                assert len((await consumer.process(sub, [entry])).done) == 1
+            figures = await _figures(engine)
+            figures["monthly_figures"] = [r for r in figures["monthly_figures"] if r[-1]]
+            results.append(figures)
+
+    assert results[0] == results[1]
+    assert {child: (last, n) for child, last, n, _ in results[0]["child_visits"]} == {
+        ann: (date(2026, 11, 15), 1), bo: (date(2026, 10, 5), 1),
+    }
