@@ -306,3 +306,29 @@ def test_the_acl_file_turns_the_default_user_off_and_stores_no_password_in_clear
     assert set(SERVICE_PORTS) <= set(users) and any(u.startswith("agency-") for u in users)
     assert not any(p in line for p in passwords.values() for line in lines)
     assert all(f" >{p}" not in "\n".join(lines) for p in passwords.values())
+
+
+def test_each_service_connects_to_postgres_as_its_own_role_that_row_level_security_binds(services):
+    """Superusers and BYPASSRLS roles skip row-level security: the init script must make each service's
+    role NOSUPERUSER NOBYPASSRLS, owner of its own database only, and each service and its migration
+    must connect as that role."""
+    script = (ROOT / "deploy/postgres/init/10-shouhu-databases.sh").read_text(encoding="utf-8")
+    listed = re.search(r"^services=\(([^)]*)\)", script, re.M)
+    assert listed and set(listed.group(1).split()) == set(SERVICE_PORTS), "the init script makes a role per service"
+    assert '-v role="shouhu_${service}"' in script
+    (create_role,) = re.findall(r"^CREATE ROLE .*$", script, re.M)
+    options = set(re.sub(r"PASSWORD\s+:'pw'", "", create_role.removeprefix('CREATE ROLE :"role"').rstrip(";")).upper().split())
+    assert {"LOGIN", "NOSUPERUSER", "NOBYPASSRLS", "NOCREATEROLE", "NOCREATEDB"} <= options, create_role
+    assert not options & {"SUPERUSER", "BYPASSRLS", "CREATEROLE", "CREATEDB", "REPLICATION"}, create_role
+    assert re.search(r'^CREATE DATABASE :"role" OWNER :"role";$', script, re.M)
+    assert re.search(r'^REVOKE ALL ON DATABASE :"role" FROM PUBLIC;$', script, re.M)
+    # Nothing later gives the roles back what CREATE ROLE withheld (ALTER ROLE ... SUPERUSER, GRANT ...).
+    assert not re.search(r"^\s*(ALTER\s+ROLE|ALTER\s+USER|GRANT)\b", script, re.M | re.I)
+    problems = []
+    for service in SERVICE_PORTS:
+        for name in (service, f"{service}-migrate"):
+            url = environment(services[name]).get(f"SHOUHU_{service.upper()}_DATABASE_URL") or ""
+            m = re.fullmatch(r"postgresql\+asyncpg://([^:@]+):\$\{[^}]+\}@postgres:5432/(\w+)", url)
+            if not m or m.groups() != (f"shouhu_{service}", f"shouhu_{service}"):
+                problems.append(f"{name}: {url!r} is not shouhu_{service}:${{...}}@postgres:5432/shouhu_{service}")
+    assert not problems, "\n".join(problems)

@@ -104,3 +104,16 @@ def test_the_secret_example_holds_no_secret():
     secrets = ("SHOUHU_JWT_SECRET", "SHOUHU_ID_HASH_KEY", "SHOUHU_ID_ENCRYPTION_KEYS", "SHOUHU_NOTIFICATIONS_AGENCY_KEY")
     assert [values[k] for k in secrets] == [""] * len(secrets)
     assert all(":PASSWORD@" in v for k, v in values.items() if k.endswith("_DATABASE_URL"))
+
+
+def test_each_service_and_its_migration_connect_as_the_services_own_role():
+    """Not the postgres superuser (it skips row-level security): shouhu_<service> on its own database,
+    the role deploy/postgres/init/ makes NOSUPERUSER NOBYPASSRLS (checked in tests/unit/test_compose.py)."""
+    values = dict(
+        line.split("=", 1) for line in (K8S / "secrets.env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    for service in SERVICES:
+        url = values[f"SHOUHU_{service.upper()}_DATABASE_URL"]
+        user, database = url.split("://", 1)[1].split(":", 1)[0], url.rsplit("/", 1)[1]
+        assert (user, database) == (f"shouhu_{service}", f"shouhu_{service}"), url

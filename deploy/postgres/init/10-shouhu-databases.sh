@@ -2,6 +2,10 @@
 # Runs once, when the postgres image initialises an empty data volume.
 # One login role and one database per service; each role owns only its own database,
 # and PUBLIC loses CONNECT so no service can open another service's database.
+# The roles are NOSUPERUSER NOBYPASSRLS (row-level security binds them: a superuser or a
+# BYPASSRLS role would see every place's children) and can create no role or database.
+# The migrations run as the same role: it owns the tables, and FORCE ROW LEVEL SECURITY
+# (shared/security/rls.py) makes the policies bind their owner too.
 # Passwords come from the environment (docker-compose.yml, .env) and reach SQL as
 # psql variables (:'pw'), so no quoting problem or injection whatever they contain.
 set -euo pipefail
@@ -22,7 +26,7 @@ for service in "${services[@]}"; do
     var="${service^^}_DB_PASSWORD"
     psql -v ON_ERROR_STOP=1 --no-psqlrc --username "$POSTGRES_USER" --dbname "${POSTGRES_DB:-$POSTGRES_USER}" \
         -v role="shouhu_${service}" -v pw="${!var}" <<'SQL'
-CREATE ROLE :"role" LOGIN PASSWORD :'pw';
+CREATE ROLE :"role" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD :'pw';
 CREATE DATABASE :"role" OWNER :"role";
 REVOKE ALL ON DATABASE :"role" FROM PUBLIC;
 SQL
