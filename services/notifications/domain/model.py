@@ -19,11 +19,40 @@ class Status(StrEnum):
     acknowledged = "acknowledged"  # the agency took it in
     answered = "answered"  # the agency reported an outcome
     failed = "failed"  # every channel gave up
+    suppressed = "suppressed"  # not sent, and never will be: the reason is in suppressed_reason (consent withdrawn)
 
 
 OPEN = (Status.queued, Status.held)
 # Guardians, parents and helpers are people at home: no SMS at night.
 QUIET_ROLES = {RecipientRole.guardian, RecipientRole.parents, RecipientRole.user}
+# The child's family, reached through the contact card (家长联系卡).
+FAMILY_ROLES = {RecipientRole.guardian, RecipientRole.parents}
+CONSENT_WITHDRAWN = (
+    "consent_withdrawn: 监护人已撤回知情同意，不向家庭发送消息 / the guardian has withdrawn consent: no message to the family"
+)
+
+
+def suppressed_by_consent(role: RecipientRole, urgency: Urgency, consent: str | None) -> str | None:
+    """Why a delivery may not go because of the guardian's consent (知情同意, registry.consent.changed);
+    None: it goes.
+
+    While consent is withdrawn, only what the law requires of the state organs goes on:
+
+    * a message to the **family** (``guardian``, ``parents``: absence notices, reminders, anything sent to
+      the phones on the contact card) rests on consent: it is **suppressed**, recorded with this reason,
+      never sent later (not even when consent is given again: it would be stale);
+    * except an **urgent** one (violence, a missing child, medical): telling the family to protect a
+      child's life or health in an emergency needs no consent (PIPL art. 13(4));
+    * messages to **agencies** (referral notices to the education bureau, police, civil affairs, health,
+      the township: their duties of protection) and to **users** (the class teacher, the village
+      supervisor, the offices, working the statutory cases) go as ever; volunteer helpers get no
+      reminders for the child since visits stops holding the child to their rules.
+
+    Decided at each attempt, so a message queued or held for the morning before the withdrawal is
+    suppressed too, and one asked after consent was given again goes."""
+    if consent == "withdrawn" and role in FAMILY_ROLES and urgency is not Urgency.urgent:
+        return CONSENT_WITHDRAWN
+    return None
 
 
 class RetryPolicy(BaseModel):

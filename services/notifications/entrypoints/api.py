@@ -42,6 +42,7 @@ class DeliveryOut(BaseModel):
     status: str
     attempts: int
     last_error: str | None
+    suppressed_reason: str | None = Field(None, description="status suppressed: why it was not sent (e.g. consent_withdrawn 监护人撤回知情同意)")
     created_at: datetime
     delivered_at: datetime | None
     read_at: datetime | None

@@ -7,7 +7,7 @@ from services.notifications.service_layer import handlers
 from services.notifications.service_layer.handlers import Notifier
 from shared.contracts.agency_v1 import ANSWER_MODELS, from_agency
 from shared.contracts.notifications_v1 import MESSAGE_REQUESTED, NOTIFICATION_REQUESTS
-from shared.contracts.registry_v1 import CHILD_CONTACTS, REGISTRY_CONTACTS
+from shared.contracts.registry_v1 import CHILD_CONTACTS, CONSENT_CHANGED, REGISTRY_CONTACTS, REGISTRY_EVENTS
 from shared.messaging import Ordering, Subscription
 
 
@@ -16,6 +16,8 @@ def subscriptions(notifier: Notifier, agencies: Agencies) -> list[Subscription]:
         Subscription(REGISTRY_CONTACTS, {}, Ordering.LATEST,
                      batch_handlers={CHILD_CONTACTS.name: handlers.contacts_changed}),
         Subscription(NOTIFICATION_REQUESTS, {}, batch_handlers={MESSAGE_REQUESTED.name: notifier.requests_received}),
+        # The guardian's consent (a snapshot: the latest applies); the registry's other events only move positions.
+        Subscription(REGISTRY_EVENTS, {CONSENT_CHANGED.name: handlers.consent_changed}, Ordering.LATEST),
     ]
     for agency in agencies.streaming():
         answer = partial(notifier.agency_answer, code=agency.code)

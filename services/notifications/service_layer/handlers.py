@@ -18,8 +18,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.notifications.adapters.channels import IN_TRANSACTION, ChannelAdapter, Outgoing, SendError
 from services.notifications.adapters.directory import Directory
-from services.notifications.adapters.orm import agency_rejections, contacts, deliveries, requests, users
-from services.notifications.domain.model import OPEN, QuietHours, RetryPolicy, Status, after_failure
+from services.notifications.adapters.orm import agency_rejections, consents, contacts, deliveries, requests, users
+from services.notifications.domain.model import (
+    OPEN, QuietHours, RetryPolicy, Status, after_failure, suppressed_by_consent,
+)
 from services.notifications.domain.templates import Templates
 from shared.contracts import EventEnvelope
 from shared.contracts.agency_v1 import (
@@ -45,7 +47,7 @@ from shared.contracts.notifications_v1 import (
     RecipientRole,
     Urgency,
 )
-from shared.contracts.registry_v1 import ContactCard
+from shared.contracts.registry_v1 import ConsentChanged, ContactCard
 from shared.db import among, array_param, columns_of, insert_rows
 from shared.logs import log_fields
 from shared.outbox import DATA_FIELD
@@ -79,6 +81,25 @@ async def contacts_changed(uow, events: list[EventEnvelope[ContactCard]]) -> Non
     await uow.session.execute(_upsert_cards, columns_of(rows))
 
 
+# The guardian's consent per child; an older event (a redelivery racing a newer one) changes nothing.
+_upsert_consent = insert(consents)
+_upsert_consent = _upsert_consent.on_conflict_do_update(
+    index_elements=["child_id"],
+    set_={"consent": _upsert_consent.excluded.consent, "effective_on": _upsert_consent.excluded.effective_on,
+          "version": _upsert_consent.excluded.version, "updated_at": func.now()},
+    where=consents.c.version < _upsert_consent.excluded.version,
+)
+
+
+async def consent_changed(uow, event: EventEnvelope[ConsentChanged]) -> None:
+    """知情同意 given or withdrawn (registry.consent.changed): kept per child, read at each attempt
+    (what is suppressed while withdrawn: ``domain.model.suppressed_by_consent``)."""
+    d = event.data
+    await uow.session.execute(_upsert_consent.values(
+        child_id=d.child_id, consent=d.consent.value, effective_on=d.effective_on, version=event.aggregate_version,
+    ))
+
+
 _new_requests = insert_rows(
     requests, ("request_id", "kind", "urgency", "child_id", "region_code", "data", "requested_by")
 ).on_conflict_do_nothing()
@@ -89,9 +110,10 @@ _new_requests = insert_rows(
 # is used by the next retry).
 _to_attempt = (
     select(deliveries, requests.c.urgency, requests.c.child_id, requests.c.region_code, requests.c.data, contacts.c.card,
-           users.c.phone.label("user_phone"), users.c.email.label("user_email"))
+           users.c.phone.label("user_phone"), users.c.email.label("user_email"), consents.c.consent)
     .join(requests, requests.c.request_id == deliveries.c.request_id)
     .outerjoin(contacts, contacts.c.child_id == requests.c.child_id)
+    .outerjoin(consents, consents.c.child_id == requests.c.child_id)
     .outerjoin(users, and_(deliveries.c.recipient.startswith("user:"), users.c.user_id == func.substr(deliveries.c.recipient, 6)))
     .where(among(deliveries.c.id, "attempted"))
     .order_by(deliveries.c.id)  # one locking order for all
@@ -214,7 +236,12 @@ class Notifier:
         return failed
 
     async def _prepare(self, uow, d, now: datetime) -> Outgoing | None:
-        """The message to hand over now; None when there is none (held for the morning, or failed)."""
+        """The message to hand over now; None when there is none (suppressed, held for the morning, or failed)."""
+        reason = suppressed_by_consent(RecipientRole(d.recipient_role), Urgency(d.urgency), d.consent)
+        if reason is not None:
+            await self._update(uow.session, d, status=Status.suppressed, suppressed_reason=reason)
+            log.info("suppressed", extra=log_fields(delivery=str(d.id), kind=d.kind, reason="consent_withdrawn"))
+            return None
         if d.channel is None:
             await self._give_up(uow, d, None, "the recipient has no channel", permanent=True)
             return None
