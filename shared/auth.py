@@ -16,6 +16,7 @@ import jwt
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 
+from shared.contracts.notifications_v1 import AgencyKind
 from shared.security.access import Access, set_access
 from shared.settings import Settings
 
@@ -36,7 +37,12 @@ class Principal(BaseModel):
     subject: str
     role: Role
     region: str = ""  # division-code prefix; "" sees every place (admin)
-    agency: str | None = None
+    agency: str | None = None  # the agency's code (e.g. edu-410523), for role agency
+    # The agency's kind (claim ``agency_kind``), stated by the issuer beside the code. Visits shows an
+    # agency the cases disclosed to its kind; the code-to-kind directory is notifications' data, and
+    # no service reads another's, so the token carries the kind: verified with the signature, no
+    # lookup, no convention on how codes are spelt. An agency token without it sees no case.
+    agency_kind: AgencyKind | None = None
     school: str | None = None
 
     def covers(self, region_code: str) -> bool:
@@ -45,7 +51,7 @@ class Principal(BaseModel):
 
 def issue_token(
     settings: Settings, *, role: Role, subject: str = "dev", region: str = "", agency: str | None = None,
-    school: str | None = None, ttl: timedelta = timedelta(hours=8),
+    agency_kind: AgencyKind | None = None, school: str | None = None, ttl: timedelta = timedelta(hours=8),
 ) -> str:
     if ttl > timedelta(minutes=settings.jwt_max_ttl_minutes):
         raise ValueError(f"ttl: at most SHOUHU_JWT_MAX_TTL_MINUTES={settings.jwt_max_ttl_minutes} minutes")
@@ -56,6 +62,8 @@ def issue_token(
     }
     if agency:
         claims["agency"] = agency
+    if agency_kind:
+        claims["agency_kind"] = AgencyKind(agency_kind).value
     if school:
         claims["school"] = school
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
@@ -89,7 +97,7 @@ async def verify_token(settings: Settings, token: str) -> Principal:
         raise jwt.InvalidTokenError("token lifetime exceeds the maximum")
     return Principal(
         subject=claims["sub"], role=claims["role"], region=claims.get("region", ""),
-        agency=claims.get("agency"), school=claims.get("school"),
+        agency=claims.get("agency"), agency_kind=claims.get("agency_kind"), school=claims.get("school"),
     )
 
 

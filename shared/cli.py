@@ -37,6 +37,9 @@ def token(
     role: Annotated[str, typer.Option(help="admin, county_office, township, village_supervisor, school, helper, agency")],
     region: Annotated[str, typer.Option(help="division-code prefix the token may see")] = "",
     agency: Annotated[Optional[str], typer.Option(help="agency code, for role agency")] = None,
+    agency_kind: Annotated[Optional[str], typer.Option(
+        help="agency kind, for role agency: education_bureau, civil_affairs, public_security, health, "
+             "township_government, leading_group_office (without it the agency sees no case)")] = None,
     school: Annotated[Optional[str], typer.Option(help="school id, for role school")] = None,
     subject: Annotated[str, typer.Option(help="user id")] = "dev",
     hours: Annotated[float, typer.Option(help="validity")] = 8,
@@ -50,8 +53,14 @@ def token(
         r = Role(role)
     except ValueError:
         raise typer.BadParameter(f"unknown role {role!r}", param_hint="--role") from None
-    typer.echo(issue_token(get_settings(), role=r, subject=subject, region=region, agency=agency, school=school,
-                           ttl=timedelta(hours=hours)))
+    from shared.contracts.notifications_v1 import AgencyKind
+
+    try:
+        kind = AgencyKind(agency_kind) if agency_kind else None
+    except ValueError:
+        raise typer.BadParameter(f"unknown agency kind {agency_kind!r}", param_hint="--agency-kind") from None
+    typer.echo(issue_token(get_settings(), role=r, subject=subject, region=region, agency=agency, agency_kind=kind,
+                           school=school, ttl=timedelta(hours=hours)))
 
 
 @db_app.command("create")
