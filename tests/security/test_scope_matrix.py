@@ -97,7 +97,7 @@ class County:
         """The role's token; narrow roles sit in township A (the village supervisor in its village)."""
         region = {Role.admin: "", Role.county_office: self.code, Role.village_supervisor: self.village[place]}.get(
             role, self.township[place])
-        claims = {"agency": "civil_affairs"} if role is Role.agency else {}
+        claims = {"agency": f"mz-{self.code}", "agency_kind": "civil_affairs"} if role is Role.agency else {}
         if role is Role.school:
             claims = {"school": f"school-{place}"}
         subject = f"helper-{place}-{self.code}" if role is Role.helper else f"{role.value}-{place}"

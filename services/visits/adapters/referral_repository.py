@@ -86,6 +86,12 @@ class ReferralRepository:
     async def disclose(self, referral_id: UUID, agency: str, fields: list[str], purpose: str) -> None:
         await self.session.execute(insert(referral_disclosures).values(referral_id=referral_id, agency=agency, fields=fields, purpose=purpose))
 
+    async def disclosed_to(self, referral_id: UUID, kind: str, purposes: tuple[str, ...]) -> bool:
+        """The case went out to agencies of ``kind`` for one of ``purposes`` (report, inform, escalation)."""
+        d = referral_disclosures
+        return bool(await self.session.scalar(select(func.count()).select_from(d).where(
+            d.c.referral_id == referral_id, d.c.agency == kind, d.c.purpose.in_(purposes))))
+
     async def disclosures(self, referral_id: UUID) -> list[dict]:
         d = referral_disclosures
         rows = await self.session.execute(select(d.c.agency, d.c.fields, d.c.purpose, d.c.at).where(d.c.referral_id == referral_id).order_by(d.c.id))

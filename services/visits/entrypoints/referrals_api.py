@@ -96,13 +96,40 @@ def _out(r: Referral) -> dict:
     return {k: getattr(r, k) for k in ReferralOut.model_fields}
 
 
-async def _case(uow, referral_id: UUID, principal: Principal, *, for_update: bool = False) -> Referral:
+# An agency reaches the cases that went out to its kind (the token's agency_kind; the disclosures are
+# written as a case is reported, informed or escalated), and answers only those reported to it.
+_READ_BY = ("report", "inform", "escalation")
+_ANSWERED_BY = ("report",)
+
+
+async def _case(uow, referral_id: UUID, principal: Principal, *, for_update: bool = False, answering: bool = False) -> Referral:
     r = await uow.referrals.get(referral_id, for_update=for_update)
     if r is None or not principal.covers(r.village_code):
         raise NotFound("referral_id")
-    if principal.role is Role.agency and (not r.is_open or r.stage == ReferralStage.persuasion):
-        raise NotFound("referral_id")  # an agency sees a case only from its report until it closes
+    if principal.role is Role.agency:
+        if not r.is_open or r.stage == ReferralStage.persuasion:
+            raise NotFound("referral_id")  # an agency sees a case only from its report until it closes
+        kind = principal.agency_kind
+        if kind is None or not await uow.referrals.disclosed_to(r.id, kind.value, _ANSWERED_BY if answering else _READ_BY):
+            raise NotFound("referral_id")  # another kind's case, in the same area: not said to exist
     return r
+
+
+async def _disclosed(uow, r: Referral) -> tuple[str, ...]:
+    """The facts the case's policy lets its agencies see."""
+    return (await referrals.policies(uow, r.county))[r.policy].disclose
+
+
+async def _seen_by(uow, r: Referral, principal: Principal) -> dict:
+    """The case as the caller may see it: an agency gets what the policy discloses (最小必要披露),
+    not the helpers' identities nor a school the policy keeps back."""
+    out = _out(r)
+    if principal.role is Role.agency:
+        disclose = await _disclosed(uow, r)
+        out["helper_ids"] = []
+        if "school_id" not in disclose:
+            out["school_id"] = None
+    return out
 
 
 @router.get("/referrals", response_model=ReferralPage, summary="转介案件 Cases in your area")
@@ -126,10 +153,12 @@ async def open_referral(body: ReferralIn, request: Request, principal: Office) -
 async def get_referral(referral_id: UUID, request: Request, principal: Reader) -> dict:
     async with _uow(request) as uow:
         r = await _call(_case(uow, referral_id, principal))
-        attempts = await uow.referrals.attempts(r.id)
+        attempts, timeline = await uow.referrals.attempts(r.id), await uow.referrals.timeline(r.id)
         if principal.role is Role.agency:  # free text of the family stays with the school and the office
-            attempts = [{k: v for k, v in a.items() if k != "guardian_view"} for a in attempts]
-        return {**_out(r), "timeline": await uow.referrals.timeline(r.id), "attempts": attempts,
+            disclose = await _disclosed(uow, r)
+            attempts = [{k: v for k, v in a.items() if k != "guardian_view"} for a in attempts] if "attempts" in disclose else []
+            timeline = [{"at": t["at"], "step": t["step"]} for t in timeline]  # not who did it, nor the record ids
+        return {**await _seen_by(uow, r, principal), "timeline": timeline, "attempts": attempts,
                 "disclosures": await uow.referrals.disclosures(r.id)}
 
 
@@ -151,24 +180,26 @@ async def written_report(referral_id: UUID, request: Request, principal: Reader)
 @router.post("/referrals/{referral_id}/acknowledgement", response_model=ReferralOut, summary="收到回执 Acknowledge a case")
 async def acknowledge(referral_id: UUID, request: Request, principal: Answerer) -> dict:
     async with _uow(request) as uow:
-        r = await _call(_case(uow, referral_id, principal, for_update=True))
+        r = await _call(_case(uow, referral_id, principal, for_update=True, answering=True))
         if r.stage != ReferralStage.reported:
             raise HTTPException(409, detail={"message_zh": "该案件不在待回执阶段", "message_en": "the case is not awaiting an acknowledgement",
                                              "stage": r.stage})
         await referrals.acknowledge(uow, r, actor=principal.subject, agency=principal.agency)
+        out = await _seen_by(uow, r, principal)
         await uow.commit()
-    return _out(r)
+    return out
 
 
 @router.post("/referrals/{referral_id}/outcome", response_model=ReferralOut, summary="办理结果 Report the outcome (closes the case)")
 async def report_outcome(referral_id: UUID, body: OutcomeIn, request: Request, principal: Answerer) -> dict:
     async with _uow(request) as uow:
-        r = await _call(_case(uow, referral_id, principal, for_update=True))
+        r = await _call(_case(uow, referral_id, principal, for_update=True, answering=True))
         if not r.is_open:
             raise HTTPException(409, detail={"message_zh": "该案件已结案", "message_en": "the case is closed"})
         await referrals.close(uow, r, body.outcome, actor=principal.subject, agency=principal.agency)
+        out = await _seen_by(uow, r, principal)
         await uow.commit()
-    return _out(r)
+    return out
 
 
 @router.put("/referrals/{referral_id}/deadline", response_model=ReferralOut, summary="改期 Move the current stage's deadline")

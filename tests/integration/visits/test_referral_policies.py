@@ -122,10 +122,20 @@ async def test_an_agency_reads_a_case_only_while_it_is_open_and_closing_it_ends_
         child = await visits.child(4)
         await visits.publish(CHILD_UNGUARDED, ChildUnguarded(child_id=child, cause="no_guardian"), child, village(4))
         [opened] = await until_cases(visits, child, lambda c: len(c) == 1, "the case")
-        agency = {"Authorization": f"Bearer {issue_token(settings, role=Role.agency, region=COUNTY, agency=f'mz-{COUNTY}')}"}
-        other = {"Authorization": f"Bearer {issue_token(settings, role=Role.agency, region='410526', agency='mz-410526')}"}
-        assert (await case(visits, opened["id"], agency))["stage"] == "reported"
-        assert (await visits.client.get(f"/api/v1/referrals/{opened['id']}", headers=other)).status_code == 404
+        def agency_of(kind: str, code: str, region: str = COUNTY) -> dict:
+            return {"Authorization": f"Bearer {issue_token(settings, role=Role.agency, region=region, agency=code, agency_kind=kind)}"}
+
+        agency = agency_of("civil_affairs", f"mz-{COUNTY}")
+        other = agency_of("civil_affairs", "mz-410526", "410526")
+        police, no_kind = agency_of("public_security", f"gaj-{COUNTY}"), agency_of(None, f"mz-{COUNTY}")
+        informed = agency_of("township_government", f"zf-{COUNTY}")  # 通报: reads the case, does not answer it
+        seen = await case(visits, opened["id"], agency)
+        assert seen["stage"] == "reported" and seen["helper_ids"] == []
+        for outsider in (other, police, no_kind):  # another area; the same area but another kind; no kind
+            assert (await visits.client.get(f"/api/v1/referrals/{opened['id']}", headers=outsider)).status_code == 404
+        assert (await case(visits, opened["id"], informed))["stage"] == "reported"
+        r = await visits.client.post(f"/api/v1/referrals/{opened['id']}/acknowledgement", headers=informed)
+        assert r.status_code == 404, r.text
 
         r = await visits.client.post(f"/api/v1/referrals/{opened['id']}/acknowledgement", headers=agency)
         assert r.status_code == 200 and r.json()["stage"] == "acknowledged"
