@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # shared.auth sets the access: imported there, not here
 SYSTEM_SCOPE = "system"  # the service's own workers: consumers, pollers, relays, commands
 NO_SCOPE = "none"  # an HTTP request before (or without) a verified principal: sees no protected row
 REGION_SCOPE = "region:"  # followed by the principal's division-code prefix ("" for an admin: every place)
+# Narrowing inside the area (PostgreSQL setting shouhu.narrow, read by a service's own narrower
+# policies, e.g. visits' pairings and disclosures); "" narrows nothing (the offices, 'system').
+HELPER_NARROWING = "helper:"  # followed by the helper's login (the token's subject): their paired children
+AGENCY_NARROWING = "agency:"  # followed by the agency's kind ("" without one: no case): cases disclosed to it
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,17 @@ class Access:
     @property
     def scope(self) -> str:
         return NO_SCOPE if self.principal is None else REGION_SCOPE + self.principal.region
+
+    @property
+    def narrowing(self) -> str:
+        p = self.principal
+        if p is None:
+            return ""  # already 'none': nothing to narrow
+        if p.role == "helper":
+            return HELPER_NARROWING + p.subject
+        if p.role == "agency":
+            return AGENCY_NARROWING + (p.agency_kind or "")
+        return ""
 
 
 _current: ContextVar[Access | None] = ContextVar("shouhu_access", default=None)
@@ -57,3 +72,9 @@ def accessing(access: Access | None) -> Iterator[None]:
 def db_scope() -> str:
     access = _current.get()
     return SYSTEM_SCOPE if access is None else access.scope
+
+
+def db_narrowing() -> str:
+    """The narrowing of the current access inside its area (``shouhu.narrow``); "" for the service's own work."""
+    access = _current.get()
+    return "" if access is None else access.narrowing

@@ -4,15 +4,18 @@ Every transaction of a service's sessions sets ``shouhu.scope`` (SET LOCAL, from
 principal: ``region:<prefix>``; ``system`` for the service's own workers; ``none`` for a request
 without a verified principal). The policies on the tables holding children's data let a row through
 only when its place code starts with the prefix, so a query whose service-layer check was forgotten
-still returns nothing outside the caller's area. Superusers and the tables' owner without FORCE
-bypass RLS: the migrations FORCE it, and the services must connect as a non-superuser role."""
+still returns nothing outside the caller's area. Beside it, ``shouhu.narrow`` names a narrower
+reach inside the area (``helper:<login>``, ``agency:<kind>``, "" for everyone else), which a service
+enforces with restrictive policies of its own (``narrow``: visits' pairings and disclosures).
+Superusers and the tables' owner without FORCE bypass RLS: the migrations FORCE it, and the
+services must connect as a non-superuser role."""
 
 from __future__ import annotations
 
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from shared.security.access import db_scope
+from shared.security.access import db_narrowing, db_scope
 
 SCOPE_FUNCTION = """
 CREATE OR REPLACE FUNCTION shouhu_scope_allows(place text) RETURNS boolean
@@ -33,7 +36,8 @@ class ScopedSession(Session):
 
 @event.listens_for(ScopedSession, "after_begin")
 def _set_scope(session, transaction, connection) -> None:
-    connection.execute(text("SELECT set_config('shouhu.scope', :scope, true)"), {"scope": db_scope()})
+    connection.execute(text("SELECT set_config('shouhu.scope', :scope, true), set_config('shouhu.narrow', :narrow, true)"),
+                       {"scope": db_scope(), "narrow": db_narrowing()})
 
 
 def protect(op, table: str, place: str) -> None:
@@ -51,6 +55,30 @@ def protect(op, table: str, place: str) -> None:
         f"CREATE POLICY shouhu_scope_delete ON {table} FOR DELETE USING ({allows})",
     ):
         op.execute(statement)
+
+
+NARROWING_FUNCTION = """
+CREATE OR REPLACE FUNCTION shouhu_narrowing() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT coalesce(current_setting('shouhu.narrow', true), '') $$
+"""
+
+
+def narrow(op, table: str, allows: str, *, update: str | None = None) -> None:
+    """Restrictive policies on ``table`` beside its area policies (a row must pass both): ``allows``
+    an SQL expression of the row, true when ``shouhu_narrowing()`` is '' (the offices, 'system').
+    ``update``: what an update's old row must pass, when it differs; the new row need not (a case closed)."""
+    for statement in (
+        f"CREATE POLICY shouhu_narrow_read ON {table} AS RESTRICTIVE FOR SELECT USING ({allows})",
+        f"CREATE POLICY shouhu_narrow_insert ON {table} AS RESTRICTIVE FOR INSERT WITH CHECK ({allows})",
+        f"CREATE POLICY shouhu_narrow_update ON {table} AS RESTRICTIVE FOR UPDATE USING ({update or allows}) WITH CHECK (true)",
+        f"CREATE POLICY shouhu_narrow_delete ON {table} AS RESTRICTIVE FOR DELETE USING ({allows})",
+    ):
+        op.execute(statement)
+
+
+def unnarrow(op, table: str) -> None:
+    for kind in ("read", "insert", "update", "delete"):
+        op.execute(f"DROP POLICY IF EXISTS shouhu_narrow_{kind} ON {table}")
 
 
 def unprotect(op, table: str) -> None:

@@ -14,7 +14,8 @@ from shared.db import make_engine, make_sessionmaker
 
 @pytest.fixture
 async def as_service_role(infra, database_urls):
-    """``sessionmaker(service)``: sessions on the service's database as a fresh non-superuser role."""
+    """``sessionmaker(service)``: sessions on the service's database as a fresh non-superuser role
+    (``sessionmaker.urls[service]``: its database URL as that role, for a service run on it)."""
     role = f"shouhu_rls_{uuid.uuid4().hex[:10]}"
     admin = infra.pg_url.replace("+asyncpg", "")
     conn = await asyncpg.connect(admin)
@@ -32,10 +33,12 @@ async def as_service_role(infra, database_urls):
         finally:
             await db.close()
         granted.append(url.database)
-        engine = make_engine(url.set(username=role, password=None).render_as_string(hide_password=False), pool_size=1)
+        sessionmaker.urls[service] = url.set(username=role, password=None).render_as_string(hide_password=False)
+        engine = make_engine(sessionmaker.urls[service], pool_size=1)
         engines.append(engine)
         return make_sessionmaker(engine)
 
+    sessionmaker.urls = {}
     yield sessionmaker
     for engine in engines:
         await engine.dispose()

@@ -4,12 +4,17 @@ run as a non-superuser role (a superuser bypasses RLS) with the service-layer ch
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, timedelta
+
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.registry.app import SPEC as REGISTRY
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork
-from shared.auth import Principal, Role
+from services.visits.service_layer.unit_of_work import VisitsUnitOfWork
+from shared.auth import Principal, Role, issue_token
 from shared.security.access import Access, accessing
 from tests.support import child_payload, fresh_county, running_app, token
 
@@ -66,8 +71,16 @@ async def test_the_tables_holding_childrens_data_force_row_level_security(servic
             "FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid "
             "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' GROUP BY 1, 2, 3"
         ))).all()
-    forced = {r.relname for r in rows if r.relrowsecurity and r.relforcerowsecurity and r.policies == 4}
+    forced = {r.relname for r in rows if r.relrowsecurity and r.relforcerowsecurity and r.policies >= 4}  # visits narrows too
     assert PROTECTED[service] <= forced
+
+
+async def test_visits_narrows_its_childrens_tables_with_restrictive_policies(engines):
+    async with engines["visits"].connect() as conn:
+        rows = (await conn.execute(text(
+            "SELECT c.relname, count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+            "WHERE NOT p.polpermissive AND p.polname LIKE 'shouhu_narrow_%' GROUP BY 1"))).all()
+    assert dict(rows) == {"children": 4, "visit_records": 4, "referrals": 4}
 
 
 async def test_the_visits_records_of_another_township_are_invisible_under_a_township_scope(engines, as_service_role):
@@ -85,3 +98,152 @@ async def test_the_visits_records_of_another_township_are_invisible_under_a_town
             places = (await session.execute(text("SELECT village_code FROM referrals WHERE village_code LIKE :c"),
                                             {"c": f"{county}%"})).scalars().all()
     assert places == [f"{county}100000"]  # not {county}101001
+
+
+# --- narrowing inside the area (visits: a helper's pairings, an agency's disclosed cases) ------------
+
+
+async def _seed_visits(engine, county: str) -> dict:
+    """As the owner (no RLS): three children of one village, a helper login paired with the first only
+    (the second's pairing ended long ago), a record of each child; cases of an unguarded child (open,
+    reported to civil affairs, township government informed), a closed one, one in persuasion."""
+    village = f"{county}100201"
+    ids = {k: uuid.uuid4() for k in ("paired", "unpaired", "old", "helper", "other_helper", "open", "closed", "persuading")}
+    account = f"helper-{county}"
+    async with engine.begin() as conn:
+        for kid in ("paired", "unpaired", "old"):
+            await conn.execute(text("INSERT INTO children (child_id, village_code, left_behind_type) VALUES (:c, :v, 'both_parents_out')"),
+                               {"c": ids[kid], "v": village})
+        for helper, login in (("helper", account), ("other_helper", None)):
+            await conn.execute(text(
+                "INSERT INTO helpers (id, name, role, organisation, region_code, account) "
+                "VALUES (:h, '帮扶人', 'caring_mother', '妇联', :v, :a)"), {"h": ids[helper], "v": village, "a": login})
+        for kid, helper, ended in (("paired", "helper", None), ("unpaired", "other_helper", None), ("old", "helper", date.today() - timedelta(days=1000))):
+            await conn.execute(text(
+                "INSERT INTO pairings (id, helper_id, child_id, started_on, ended_on, version, created_by) "
+                "VALUES (gen_random_uuid(), :h, :c, :s, :e, 1, 'test')"),
+                {"h": ids[helper], "c": ids[kid], "s": date.today() - timedelta(days=2000), "e": ended})
+            await conn.execute(text(
+                "INSERT INTO visit_records (id, child_id, helper_id, helper_role, kind, visited_on, observations, village_code, version, recorded_by) "
+                "VALUES (gen_random_uuid(), :c, :h, 'caring_mother', 'home_visit', current_date, '[]', :v, 1, 'test')"),
+                {"c": ids[kid], "h": ids[helper], "v": village})
+        for case, kid, policy, stage in (("open", "unpaired", "unguarded", "reported"), ("closed", "old", "unguarded", "closed"),
+                                         ("persuading", "paired", "dropout", "persuasion")):
+            await conn.execute(text(
+                "INSERT INTO referrals (id, child_id, policy, county, stage, trigger, village_code, opened_on, version) "
+                "VALUES (:r, :c, :p, :county, :s, 'manual', :v, current_date, 1)"),
+                {"r": ids[case], "c": ids[kid], "p": policy, "county": county, "s": stage, "v": village})
+        for case, agency, purpose in (("open", "civil_affairs", "report"), ("open", "township_government", "inform"),
+                                      ("closed", "civil_affairs", "report")):
+            await conn.execute(text(
+                "INSERT INTO referral_disclosures (referral_id, agency, fields, purpose) VALUES (:r, :a, '{village_code}', :p)"),
+                {"r": ids[case], "a": agency, "p": purpose})
+    return {**ids, "account": account, "village": village}
+
+
+async def _visible(session, table: str, column: str, county: str) -> set:
+    return set((await session.execute(text(f"SELECT {column} FROM {table} WHERE village_code LIKE :c"),
+                                      {"c": f"{county}%"})).scalars())
+
+
+async def test_a_helper_scope_sees_only_its_paired_children_and_their_records_even_with_the_check_removed(engines, as_service_role):
+    county = fresh_county()
+    s = await _seed_visits(engines["visits"], county)
+    uow = VisitsUnitOfWork(await as_service_role("visits"))
+    everyone = [s["paired"], s["unpaired"], s["old"]]
+    helper = Principal(subject=s["account"], role=Role.helper, region=f"{county}100")
+    with accessing(Access(helper)):
+        async with uow:
+            assert set(await uow.children.get_many(everyone)) == {s["paired"]}  # not a pairing ended 1,000 days ago
+            records = await uow.records.contacts(everyone, date.today() - timedelta(days=1), date.today())
+            assert set(records) == {s["paired"]}
+            assert await _visible(uow.session, "visit_records", "child_id", county) == {s["paired"]}
+            assert await _visible(uow.session, "referrals", "id", county) == {s["persuading"]}  # the paired child's case
+            with pytest.raises(DBAPIError, match="row-level security"):  # nor write a record of another child
+                await uow.session.execute(text(
+                    "INSERT INTO visit_records (id, child_id, helper_id, helper_role, kind, visited_on, observations, village_code, version, recorded_by) "
+                    "VALUES (gen_random_uuid(), :c, :h, 'caring_mother', 'home_visit', current_date, '[]', :v, 1, 'test')"),
+                    {"c": s["unpaired"], "h": s["helper"], "v": s["village"]})
+    someone_else = Principal(subject="helper-without-pairings", role=Role.helper, region=f"{county}100")
+    with accessing(Access(someone_else)):
+        async with uow:
+            assert await uow.children.get_many(everyone) == {}
+    township = Principal(subject="t1", role=Role.township, region=f"{county}100")
+    for access in (Access(township), None):  # an office and the service's own work: the area only
+        with accessing(access):
+            async with uow:
+                assert set(await uow.children.get_many(everyone)) == set(everyone)
+                assert await _visible(uow.session, "referrals", "id", county) == {s["open"], s["closed"], s["persuading"]}
+
+
+def _agency(county: str, kind: str | None) -> Access:
+    return Access(Principal(subject=f"agency-{kind}", role=Role.agency, region=county, agency=f"x-{county}", agency_kind=kind))
+
+
+async def test_an_agency_scope_sees_only_open_cases_disclosed_to_its_kind_even_with_the_check_removed(engines, as_service_role):
+    county = fresh_county()
+    s = await _seed_visits(engines["visits"], county)
+    uow = VisitsUnitOfWork(await as_service_role("visits"))
+    every_case = [s["open"], s["closed"], s["persuading"]]
+    with accessing(_agency(county, "civil_affairs")):  # the case reported to it: open, not the closed one
+        async with uow:
+            assert [c for c in every_case if await uow.referrals.get(c) is not None] == [s["open"]]
+            assert await _visible(uow.session, "referrals", "id", county) == {s["open"]}
+            assert await _visible(uow.session, "children", "child_id", county) == {s["unpaired"]}  # its case's child
+            assert await _visible(uow.session, "visit_records", "id", county) == set()
+    for kind in ("public_security", "education_bureau", "health", None):  # another kind in the same area, or none
+        with accessing(_agency(county, kind)):
+            async with uow:
+                assert await _visible(uow.session, "referrals", "id", county) == set(), kind
+                assert await _visible(uow.session, "children", "child_id", county) == set(), kind
+    with accessing(_agency(county, "township_government")):  # informed (通报): reads the case, cannot answer it
+        async with uow:
+            assert await _visible(uow.session, "referrals", "id", county) == {s["open"]}
+            changed = await uow.session.execute(text("UPDATE referrals SET stage = 'acknowledged' WHERE id = :r"), {"r": s["open"]})
+            assert changed.rowcount == 0
+    with accessing(_agency(county, "civil_affairs")):  # the receiver closes it: seen to the end of that transaction only
+        async with uow:
+            changed = await uow.session.execute(text("UPDATE referrals SET stage = 'closed' WHERE id = :r"), {"r": s["open"]})
+            assert changed.rowcount == 1
+            await uow.commit()
+        async with uow:
+            assert await _visible(uow.session, "referrals", "id", county) == set()
+            assert await uow.referrals.get(s["open"]) is None
+    async with uow:  # the service's own work still sees every case
+        assert await _visible(uow.session, "referrals", "id", county) == set(every_case)
+
+
+async def test_the_service_run_as_a_non_superuser_serves_a_helper_and_an_agency_within_their_narrowing(
+        settings, engines, as_service_role):
+    """The service itself on the narrowed policies: a helper records a visit of a paired child and an
+    agency answers its case; what is outside their narrowing stays unseen."""
+    from services.visits.app import SPEC as VISITS
+
+    county = fresh_county()
+    s = await _seed_visits(engines["visits"], county)
+    await as_service_role("visits")
+    on_role = settings.model_copy(update={"visits_database_url": as_service_role.urls["visits"]})
+
+    def bearer(**claims) -> dict:
+        return {"Authorization": f"Bearer {issue_token(on_role, **claims)}"}
+
+    helper = bearer(role=Role.helper, subject=s["account"], region=f"{county}100")
+    agency = bearer(role=Role.agency, region=county, agency=f"mz-{county}", agency_kind="civil_affairs")
+    police = bearer(role=Role.agency, region=county, agency=f"gaj-{county}", agency_kind="public_security")
+    async with running_app(VISITS, on_role) as (_, client):
+        mine = (await client.get("/api/v1/helpers/me", headers=helper)).json()
+        assert [c["child_id"] for c in mine["children"]] == [str(s["paired"])]
+        visit = {"helper_id": str(s["helper"]), "kind": "home_visit", "visited_on": date.today().isoformat()}
+        r = await client.post("/api/v1/records", json={**visit, "child_id": str(s["paired"])}, headers=helper)
+        assert r.status_code == 201, r.text
+        r = await client.post("/api/v1/records", json={**visit, "child_id": str(s["unpaired"])}, headers=helper)
+        assert r.status_code == 404, r.text
+
+        case = f"/api/v1/referrals/{s['open']}"
+        assert (await client.get(case, headers=police)).status_code == 404
+        assert (await client.get(case, headers=agency)).json()["stage"] == "reported"
+        r = await client.post(f"{case}/acknowledgement", headers=agency)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"{case}/outcome", json={"outcome": "resolved"}, headers=agency)
+        assert r.status_code == 200 and r.json()["stage"] == "closed", r.text
+        assert (await client.get(case, headers=agency)).status_code == 404
