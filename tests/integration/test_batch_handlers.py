@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from contextlib import asynccontextmanager
 from datetime import date
 
-import asyncpg
-from alembic import command
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -19,10 +16,11 @@ from shared.contracts.envelope import EventEnvelope, EventType
 from shared.contracts.visits_v1 import (
     RECORD_CORRECTED, RECORD_CREATED, VISITS_EVENTS, ContactKind, HelperRole, RecordCorrected, RecordCreated,
 )
-from shared.db import alembic_config, make_engine, make_sessionmaker
+from shared.db import make_sessionmaker
 from shared.messaging import ReliableConsumer, Subscription
 from shared.outbox import DATA_FIELD
 from shared.uow import SqlUnitOfWork
+from tests.integration.reporting.scenario import fresh_reporting
 
 
 class _Note(BaseModel):
@@ -188,23 +186,6 @@ _FIGURES = {  # reporting's tables that records change, each in a stable order
 }
 
 
-@asynccontextmanager
-async def _fresh_reporting(infra):
-    """A reporting database of its own (migrated, dropped afterwards): figures compared whole."""
-    name = f"shouhu_batch_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.pg_url.replace("+asyncpg", ""))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = infra.database_url(name)
-    engine = make_engine(url, pool_size=2)
-    try:
-        await asyncio.to_thread(command.upgrade, alembic_config("reporting", url), "heads")
-        yield engine
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def _figures(engine) -> dict[str, list[tuple]]:
     async with engine.connect() as conn:
         return {t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
@@ -237,7 +218,7 @@ async def test_a_run_of_visit_records_gives_the_figures_of_applying_them_one_at_
     ]
     sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
     results = []
-    async with _fresh_reporting(infra) as at_once, _fresh_reporting(infra) as one_by_one:
+    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
         for engine, batches in ((at_once, [[early], run]), (one_by_one, [[early], *([e] for e in run)])):
             sessions = make_sessionmaker(engine)
             consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
@@ -281,7 +262,7 @@ async def test_a_corrected_record_counts_as_if_it_had_been_written_so(settings, 
     ).model_dump_json().encode()})
     sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
     results = []
-    async with _fresh_reporting(infra) as corrected, _fresh_reporting(infra) as written_so:
+    async with fresh_reporting(infra, "shouhu_batch") as (_, corrected), fresh_reporting(infra, "shouhu_batch") as (_, written_so):
         as_written = _record(0, bo, teacher, "talk", date(2026, 10, 5), record_id=record)
         for engine, entries in ((corrected, [newest, kept, correction]), (written_so, [as_written, kept])):
             sessions = make_sessionmaker(engine)

@@ -3,13 +3,39 @@ directly from those services' own databases (what reporting's figures must equal
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
+
+import asyncpg
+from alembic import command
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.reporting.domain.figures import Period, quarter
 from shared.auth import Role
 from shared.clock import today_local
+from shared.db import alembic_config, make_engine
 from tests.conftest import scalar
 from tests.support import child_payload, token, wait_until
+
+
+@asynccontextmanager
+async def fresh_reporting(infra, prefix: str = "shouhu_reporting") -> AsyncIterator[tuple[str, AsyncEngine]]:
+    """A reporting database of its own, migrated (its URL and an engine), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infra.pg_url.replace("+asyncpg", ""))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = infra.database_url(name)
+    engine = make_engine(url, pool_size=2)
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config("reporting", url), "heads")
+        yield url, engine
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 def this_quarter(today: date) -> Period:

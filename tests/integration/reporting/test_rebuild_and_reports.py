@@ -1,13 +1,9 @@
 """`shouhu reporting rebuild` gives the same figures from the streams alone, and the quarterly
 report carries them as JSON, as an xlsx with Chinese headers and as the printable work brief."""
 
-import asyncio
 import json
-import uuid
 from io import BytesIO
 
-import asyncpg
-from alembic import command
 from openpyxl import load_workbook
 
 from services.registry.app import SPEC as REGISTRY
@@ -17,9 +13,9 @@ from services.reporting.service_layer import queries
 from services.visits.app import SPEC as VISITS
 from shared.auth import Role
 from shared.clock import today_local
-from shared.db import alembic_config, make_engine, make_sessionmaker
+from shared.db import make_sessionmaker
 from shared.uow import SqlUnitOfWork
-from tests.integration.reporting.scenario import comparable, direct_figures, run_scenario, this_quarter
+from tests.integration.reporting.scenario import comparable, direct_figures, fresh_reporting, run_scenario, this_quarter
 from tests.support import fresh_county, running_app, token, wait_until
 
 
@@ -66,20 +62,10 @@ async def test_rebuild_from_the_streams_into_fresh_tables_gives_identical_figure
         assert bad.status_code == 422 and bad.json()["detail"]["errors"][0]["field"] == "quarter"
 
     # A fresh, migrated database; the replay of the test's streams into it.
-    name = f"shouhu_rebuild_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.pg_url.replace("+asyncpg", ""))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = infra.database_url(name)
-    engine = make_engine(url, pool_size=2)
-    try:
-        await asyncio.to_thread(command.upgrade, alembic_config("reporting", url), "heads")
+    async with fresh_reporting(infra, "shouhu_rebuild") as (url, engine):
         replayed = await rebuild(settings.model_copy(update={"reporting_database_url": url}))
         assert replayed["registry.events"] > 6 and replayed["visits.events"] >= 5
         assert await _everything(engine, county, period, today) == live
         # Twice gives the same: the replay starts from empty tables.
         await rebuild(settings.model_copy(update={"reporting_database_url": url}))
         assert await _everything(engine, county, period, today) == live
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
