@@ -52,3 +52,20 @@ def test_the_census_report_writes_uploaded_cells_as_text():
                             "=1+1,女,2015-03-02,有户籍,410523100201,父母双方外出务工\n").encode(), frozenset())
     cells = _texts(census.report(roster, {2: [census.problem("姓名", "name", "x", "错", "wrong")]}))
     assert "'=1+1" in cells and "=1+1" not in cells
+
+
+async def test_a_roster_over_the_upload_limit_is_refused_with_413_and_nothing_is_queued(settings, engines, monkeypatch):
+    from sqlalchemy import text
+
+    from services.registry.app import SPEC as REGISTRY
+    from services.registry.entrypoints import imports
+    from tests.support import running_app, token
+
+    monkeypatch.setattr(imports, "MAX_UPLOAD_BYTES", 1000)  # read at each upload: 100 MB in production
+    async with engines["registry"].connect() as conn:
+        before = await conn.scalar(text("SELECT count(*) FROM census_imports"))
+    async with running_app(REGISTRY, settings) as (_, client):
+        r = await client.post("/api/v1/imports/census", files={"file": ("roster.csv", b"x" * 1001)}, headers=token(settings))
+    assert r.status_code == 413 and "too large" in r.json()["detail"]["message_en"], r.text
+    async with engines["registry"].connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM census_imports")) == before
