@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from services.visits.domain.compliance import Contact, PairingSpan, Status, statuses_on
+from services.visits.domain.compliance import PairingSpan, statuses_on
 from services.visits.domain.consent import Withdrawal, applied, binding_spans, check_consent
 from services.visits.domain.errors import Refusal
 from services.visits.domain.model import ChildPlace, Helper
