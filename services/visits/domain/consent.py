@@ -18,6 +18,9 @@ In visits the line is drawn by who does the work and why:
   Protection Law) and 儿童福利督导员 village child-welfare supervisor (the village's first responder,
   the civil-affairs duty of 关爱保护). Offices (county, township, school) record through these. Their
   records, pairings, rules and compliance are not affected.
+* **Group activities** (集体关爱活动: festivals, summer camps, tutoring...) rest on consent too, as the
+  contract says: a child whose guardian withdrew it is not entered in one (refused naming child_ids,
+  so the office enters the others).
 * **Referrals are not affected at all** (劝返复学, 无人监护, violence, medical aid...): they are the state
   organs' duties of protection. A persuasion visit (劝返走访: a record carrying ``persuasion`` for the
   child's open dropout case) is part of the education bureau's statutory flow, so it is accepted from
@@ -85,6 +88,17 @@ def check_consent(withdrawal: Withdrawal | None, role: HelperRole, *, persuasion
             "tutors, party members) do not visit or record; class teachers, village supervisors and referrals "
             "(dropout persuasion...) go on",
             "child_id",
+        )
+
+
+def check_activity(withdrawal: Withdrawal | None) -> None:
+    """A child entered in a group activity, while consent is withdrawn: refused."""
+    if withdrawal is not None and withdrawal.in_force:
+        raise Refusal(
+            "consent_withdrawn",
+            "监护人已撤回知情同意：该儿童不能登记参加集体关爱活动，请去掉该儿童后再提交",
+            "the guardian has withdrawn consent: the child is not entered in group activities; leave the child out",
+            "child_ids",
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import date
 from uuid import UUID, uuid4
 
-from services.visits.domain.consent import check_consent
+from services.visits.domain.consent import check_activity, check_consent
 from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.model import (
     ChildPlace, Helper, Pairing, VisitRecord, check_helper, check_may_record, check_pairing, check_visit_date,
@@ -271,7 +271,9 @@ async def record_activity(uow, values: dict, child_ids: list[UUID], *, region: s
         unique = list(dict.fromkeys(child_ids))
         by_county: dict[str, list[UUID]] = defaultdict(list)
         for child_id in unique:
-            by_county[(await child_in(uow, child_id, region, field="child_ids")).county].append(child_id)
+            child = await child_in(uow, child_id, region, field="child_ids")
+            check_activity(child.withdrawal)
+            by_county[child.county].append(child_id)
         activity_id = uuid4()
         await uow.records.add_activity(activity_id, values, unique, actor)
         data = ActivityRecorded(activity_id=activity_id, kind=values["kind"], held_on=values["held_on"],

@@ -216,3 +216,20 @@ async def test_the_event_is_kept_on_the_child_and_consent_given_again_arms_the_s
     assert uow.child.withdrawal == Withdrawal(date(2026, 3, 10), date(2026, 4, 2))
     [(county, codes, child_ids)] = uow.armed
     assert county == VILLAGE[:6] and child_ids == [child.child_id] and "companion_monthly_visits" in codes
+
+
+async def test_a_child_is_not_entered_in_a_group_activity_while_withdrawn():
+    child = ChildPlace(uuid4(), VILLAGE, None, None, consent_withdrawn_on=date.today())
+    uow = FakeUow(child, [])
+    uow.records.add_activity = _async(lambda *a: None)
+    values = {"kind": "festival", "held_on": date.today(), "region_code": VILLAGE, "guardians": 0}
+
+    async def enter():
+        return await commands.record_activity(uow, values, [child.child_id], region=VILLAGE[:6], actor="t",
+                                              today=date.today())
+
+    with pytest.raises(Refusal) as refused:
+        await enter()
+    assert (refused.value.code, refused.value.field) == ("consent_withdrawn", "child_ids") and uow.events == []
+    uow.child = ChildPlace(**{**vars(child), "consent_given_on": date.today()})
+    assert await enter() and uow.events == ["visits.activity.recorded"]
