@@ -451,3 +451,18 @@ async def test_scope(county: County, key, role: Role, place: str):
             assert not (body.get("items") if isinstance(body, dict) and "items" in body else body), body
     else:
         assert got == int(expected), f"{role.value} {method} {path} ({place}): expected {expected}, got {got} {r.text[:300]}"
+
+
+@pytest.mark.parametrize("kind", ["public_security", "education_bureau", None])
+async def test_an_agency_of_another_kind_in_the_same_township_finds_no_case(county: County, kind):
+    """The matrix's agency is civil affairs, to which its cases (无人监护) go; another kind of agency,
+    or one whose token names no kind, in the same township reads and answers none of them."""
+    token = issue_token(county.settings, role=Role.agency, subject=f"agency-{kind}", region=county.township[OWN],
+                        agency=f"x-{county.code}", agency_kind=kind, ttl=timedelta(hours=1))
+    headers = {"Authorization": f"Bearer {token}"}
+    case = f"/api/v1/referrals/{county.referrals[OWN]}"
+    for method, path, kw in (("GET", case, {}), ("GET", f"{case}/report", {}), ("POST", f"{case}/acknowledgement", {}),
+                             ("POST", f"{case}/outcome", {"json": {"outcome": "resolved"}})):
+        r = await county.call("visits", method, path, headers, **kw)
+        assert r.status_code == 404, f"{kind} {method} {path}: {r.status_code} {r.text[:200]}"
+    assert (await county.call("visits", "GET", case, county.auth(Role.agency))).status_code == 200  # civil affairs does
