@@ -31,3 +31,15 @@ class IdVault:
 
     def open(self, sealed: str, id_number_hash: str) -> str:
         return self.keys.open(sealed, id_number_hash.encode())
+
+    # An uploaded census roster (names, phones, ID numbers) is sealed whole under the same key ring,
+    # bound to its import's id: copied onto another import's row it does not open.
+    def seal_roster(self, content: bytes, import_id: object) -> bytes:
+        return self.keys.seal_bytes(content, _roster_context(import_id))
+
+    def open_roster(self, sealed: bytes, import_id: object) -> bytes:
+        return self.keys.open_bytes(sealed, _roster_context(import_id))
+
+
+def _roster_context(import_id: object) -> bytes:
+    return f"census_import:{import_id}".encode()

@@ -122,7 +122,11 @@ census_imports = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("filename", Text, nullable=False),
     Column("format", Text, nullable=False),  # xlsx | csv
-    Column("content", LargeBinary, nullable=False),  # the upload itself: a restart loses nothing
+    # The upload itself, sealed (AES-GCM, IdVault.seal_roster): a restart loses nothing, a copy of
+    # the database shows no name or ID number. ``content_key``: the key that sealed it (NULL: stored
+    # in clear before migration 0007; `shouhu registry rotate-keys` seals those).
+    Column("content", LargeBinary, nullable=False),
+    Column("content_key", Text),
     Column("actor", Text, nullable=False),
     Column("region", Text, nullable=False),  # the uploader's scope: rows outside it are refused
     Column("status", Text, nullable=False),  # queued | running | done

@@ -29,7 +29,7 @@ from openpyxl.utils.datetime import from_excel
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from services.registry.domain.rules import RuleViolation, id_check_char
-from shared.spreadsheets import neutralise
+from shared.spreadsheets import Watermark, neutralise, watermark_workbook
 from shared.contracts.registry_v1 import (
     Gender,
     GuardianCapacity,
@@ -403,12 +403,13 @@ def describe(errors: list[dict]) -> str:
     return "；".join(f"{e['column'] or '本行'}：{e['message_zh']}（{e['message_en']}）" for e in errors)
 
 
-def report(roster: Roster, errors_by_row: dict[int, list[dict]]) -> bytes:
+def report(roster: Roster, errors_by_row: dict[int, list[dict]], mark: Watermark | None = None) -> bytes:
     """The roster as uploaded, with a first column 错误 naming what kept each row out.
 
     First, so that it is seen without scrolling and the rows keep their numbers; a
     corrected report can be uploaded again (the 错误 column is ignored, registered rows
-    are recognised)."""
+    are recognised). ``mark``: who exports it, in the printed header and footer, the
+    document properties and a last sheet (not a first line: the rows keep their numbers)."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title="导入结果")
     for number, cells in roster.cells():
@@ -418,6 +419,8 @@ def report(roster: Roster, errors_by_row: dict[int, list[dict]]) -> bytes:
             errors = errors_by_row.get(number)
             first = describe(errors) if errors else None
         ws.append([first, *(neutralise(v) for v in cells)])
+    if mark is not None:
+        watermark_workbook(wb, mark)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -42,9 +42,12 @@ def purge_closed() -> None:
 
 @app.command("rotate-keys")
 def rotate_keys() -> None:
-    """Re-seal every ID number under the newest key of SHOUHU_ID_ENCRYPTION_KEYS (then older keys can go)."""
+    """Re-seal every ID number and every stored census roster under the newest key of
+    SHOUHU_ID_ENCRYPTION_KEYS (then older keys can go); rosters stored in clear before migration 0007 are sealed."""
     from services.registry.adapters.id_vault import IdVault
-    from services.registry.service_layer.protection import rotate_keys as rotate
+    from services.registry.service_layer.protection import rotate_keys as rotate, rotate_roster_keys
 
     n = _run(lambda uow, s: rotate(uow, IdVault.from_settings(s)))
     typer.echo(f"重新加密 re-sealed: {n}")
+    n = _run(lambda uow, s: rotate_roster_keys(uow, IdVault.from_settings(s)))
+    typer.echo(f"摸底名单重新加密 census rosters re-sealed: {n}")

@@ -18,6 +18,7 @@ from services.registry.service_layer.handlers import not_future
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.clock import today_local
 from shared.contracts.registry_v1 import Consent
+from shared.security.audit import Action, audit_now
 
 router = APIRouter(prefix="/api/v1/children/{child_id}", tags=["protection 个人信息保护"])
 log = logging.getLogger("shouhu.registry.protection")
@@ -65,6 +66,8 @@ async def reveal_id_number(child_id: UUID, request: Request, principal: Annotate
     rt = _runtime(request)
     with answering():
         number = await protection.reveal_id_number(rt.uow(), child_id, IdVault.from_settings(rt.settings), region=principal.region)
-    # Who saw which child's number: the record of access (no number in it).
+    # Who saw which child's number: the record of access (kind id_number, the child's id, never the
+    # number), written before the number is sent: no record, no number.
+    await audit_now(request, Action.read, "id_number", [child_id])
     log.warning("full id number shown", extra={"fields": {"child_id": str(child_id), "actor": principal.subject}})
     return IdNumberOut(child_id=child_id, id_number=number)

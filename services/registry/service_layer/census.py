@@ -65,6 +65,18 @@ def template() -> bytes:
     return census.template(REQUIRED)
 
 
+def stored_roster(vault: IdVault, import_id: UUID, content: bytes, content_key: str | None) -> bytes:
+    """The roster as uploaded, from its ``census_imports`` row.
+
+    Sealed rather than dropped once the import is done: the job reads the roster again on every
+    resume (a restart, a lapsed lease: ``last_row`` is a position in the file), and the report
+    (``report.xlsx``: the roster with its 错误 column, to correct and upload again) is built from it
+    after the import has finished. So the roster stays, sealed with the ID numbers' key ring (AES-GCM,
+    bound to the import's id) and re-sealed by ``rotate-keys``. ``content_key`` None: stored in clear
+    before migration 0007 (read as is until ``rotate-keys`` seals it)."""
+    return content if content_key is None else vault.open_roster(content, import_id)
+
+
 @dataclass
 class Checked:
     """A data row after reading and validation: the API body when valid, else the reasons."""
@@ -165,9 +177,11 @@ class CensusImporter:
         total = await asyncio.to_thread(roster.count)
         now = total <= self.chunk_rows
         job_id = uuid4()
+        sealed = await asyncio.to_thread(self.vault.seal_roster, content, job_id)
         async with self.rt.sessionmaker() as session, session.begin():
             await session.execute(insert(census_imports).values(
-                id=job_id, filename=filename, format=roster.format, content=content, actor=actor, region=region,
+                id=job_id, filename=filename, format=roster.format, content=sealed, content_key=self.vault.keys.current,
+                actor=actor, region=region,
                 status="running" if now else "queued", rows_total=total,
                 # Held by this request while it processes; the worker takes over if the request dies.
                 worker=self.name if now else None, lease_until=func.now() + self.lease if now else None,
@@ -219,11 +233,12 @@ class CensusImporter:
         t = census_imports
         async with self.rt.sessionmaker() as session:
             row = (await session.execute(
-                select(t.c.content, t.c.actor, t.c.region, t.c.last_row).where(t.c.id == job_id, t.c.worker == self.name)
+                select(t.c.content, t.c.content_key, t.c.actor, t.c.region, t.c.last_row)
+                .where(t.c.id == job_id, t.c.worker == self.name)
             )).first()
         if row is None:
             return None
-        roster = await asyncio.to_thread(open_roster, row.content)
+        roster = await asyncio.to_thread(lambda: open_roster(stored_roster(self.vault, job_id, row.content, row.content_key)))
         return _Job(job_id, row.actor, row.region, row.last_row, roster.rows(after=row.last_row), roster.headers)
 
     async def step(self, job: _Job) -> bool:

@@ -3,11 +3,16 @@ closed archives after the retention period (去标识化), and re-sealing ID num
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 from uuid import UUID
 
+from sqlalchemy import select, update
+
 from services.registry.adapters.id_vault import IdVault
+from services.registry.adapters.orm import census_imports
 from services.registry.domain.model import Child
+from services.registry.service_layer.census import stored_roster
 from services.registry.service_layer.handlers import ChildNotFound, contact_card, emit, open_child
 from shared.contracts.registry_v1 import (
     ARCHIVE_DEIDENTIFIED,
@@ -96,3 +101,26 @@ async def rotate_keys(uow_factory, vault: IdVault, *, region: str = "") -> int:
         done += len(ids)
         if len(ids) < _BATCH:
             return done
+
+
+async def rotate_roster_keys(uow_factory, vault: IdVault, *, region: str = "") -> int:
+    """Re-seal under the newest key every stored census roster sealed with an older one, and seal those
+    stored in clear before migration 0007; returns how many. One roster a transaction (a roster may be
+    100 MB). ``region``: the imports whose uploader's area lies inside it (an admin's, area "", only in
+    a run over everything). A job being imported meanwhile keeps its place (``last_row`` is untouched)."""
+    t = census_imports
+    done = 0
+    while True:
+        async with uow_factory() as uow:
+            row = (await uow.session.execute(
+                select(t.c.id, t.c.content, t.c.content_key)
+                .where(t.c.content_key.is_distinct_from(vault.keys.current), t.c.region.startswith(region, autoescape=True))
+                .order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+            )).first()
+            if row is None:
+                return done
+            sealed = await asyncio.to_thread(
+                lambda: vault.seal_roster(stored_roster(vault, row.id, row.content, row.content_key), row.id))
+            await uow.session.execute(update(t).where(t.c.id == row.id).values(content=sealed, content_key=vault.keys.current))
+            await uow.commit()
+        done += 1
