@@ -20,6 +20,7 @@ from shared.auth import Principal, Role, role_in
 from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
 from shared.errors import bilingual
 from shared.security.audit import Action, audit
+from shared.spreadsheets import Watermark, watermark_html
 
 router = APIRouter(prefix="/api/v1", tags=["referrals 转介与劝返"])
 # Agencies answer a case by API when they have no stream; they read only open cases of their area.
@@ -173,8 +174,10 @@ async def written_report(referral_id: UUID, request: Request, principal: Reader)
             policy = (await referrals.policies(uow, r.county))[r.policy]
             await uow.referrals.disclose(r.id, principal.agency or principal.subject, sorted(policy.disclose), "read_report")
             await audit(uow.session, Action.disclose, "referral", [r.id])
-            await uow.commit()
-    return HTMLResponse(html)
+        # The report names the child: every copy that leaves is on record and says who took it, and when.
+        await audit(uow.session, Action.export, "referral_report", [r.id])
+        await uow.commit()
+    return HTMLResponse(watermark_html(html, Watermark.of(principal)))
 
 
 @router.post("/referrals/{referral_id}/acknowledgement", response_model=ReferralOut, summary="收到回执 Acknowledge a case")

@@ -175,11 +175,16 @@ async def test_a_persuasion_deadline_passing_reports_in_writing_then_reminds_and
         await fire_at(8)  # the 7 days of persuasion are over; the bureau's 2 working days are not
         reported = await case(visits, opened["id"])
         report = await visits.client.get(f"/api/v1/referrals/{opened['id']}/report", headers=visits.auth())
+        audit = (await visits.client.get("/api/v1/audit", params={"record_id": opened["id"], "action": "export"},
+                                         headers=visits.auth(Role.admin, ""))).json()
         await fire_at(30)  # now they are, and the working day after the reminder too
         escalated = await case(visits, opened["id"])
     assert reported["stage"] == "reported"
     assert [t["step"] for t in reported["timeline"]] == ["opened", "persuasion_deadline_passed", "reported"]
     assert report.status_code == 200 and "期限届满" in report.text
+    # The report names the child: the copy says who took it, and the taking is on record.
+    assert "导出人 exported by: dev (county_office), " in report.text
+    assert [(e["kind"], e["role"]) for e in audit] == [("referral_report", "county_office")]
     assert [t["step"] for t in escalated["timeline"]][-2:] == ["reminded", "escalated"]
 
 
