@@ -4,10 +4,8 @@ each showing of a full ID number on record without the number."""
 
 from __future__ import annotations
 
-import base64
 import io
 import json
-import os
 from datetime import UTC, datetime
 
 from openpyxl import Workbook, load_workbook
@@ -20,14 +18,11 @@ from services.registry.service_layer import protection
 from shared.auth import Role, issue_token
 from shared.spreadsheets import SHEET, Watermark, watermark_html, watermark_workbook
 from tests.integration.registry_census.rosters import HEADERS, csv_bytes, good, row
+from tests.security.test_at_rest import _spec  # a key ring spec of fresh random keys
 from tests.support import child_payload, fresh_county, running_app, token
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NAME, GUARDIAN, PHONE = "覃晓彤", "覃秀英", "13612345678"
-
-
-def _spec(*ids: str) -> str:
-    return ",".join(f"{i}:{base64.b64encode(os.urandom(32)).decode()}" for i in ids)
 
 
 def _as(settings, subject: str, role: Role, region: str = "") -> dict[str, str]:
