@@ -76,6 +76,34 @@ def narrow(op, table: str, allows: str, *, update: str | None = None) -> None:
         op.execute(statement)
 
 
+MOVING_FUNCTION = """
+CREATE OR REPLACE FUNCTION shouhu_note_moving() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('shouhu.moving', coalesce(current_setting('shouhu.moving', true), '') || ',' || NEW.id::text, true);
+    RETURN NEW;
+END
+$$
+"""
+
+
+def let_move_out(op, table: str, place_column: str) -> None:
+    """Let an update move a row of ``table`` (keyed by ``id``) out of the caller's area: a transfer
+    (转移) from one township to another is recorded by the sending side. PostgreSQL holds an
+    UPDATE's new row to the read policies as well, so without this it refuses the move. A trigger
+    notes the moved rows (only rows the caller could update reach it) in ``shouhu.moving``, local to
+    the transaction, and a permissive read policy lets those rows through until it ends."""
+    op.execute(MOVING_FUNCTION)
+    op.execute(f"CREATE TRIGGER shouhu_note_moving BEFORE UPDATE OF {place_column} ON {table} "
+               "FOR EACH ROW WHEN (OLD.{0} IS DISTINCT FROM NEW.{0}) EXECUTE FUNCTION shouhu_note_moving()".format(place_column))
+    op.execute(f"CREATE POLICY shouhu_scope_moving ON {table} FOR SELECT "
+               "USING (id::text = ANY (string_to_array(current_setting('shouhu.moving', true), ',')))")
+
+
+def keep_moves_in(op, table: str) -> None:
+    op.execute(f"DROP POLICY IF EXISTS shouhu_scope_moving ON {table}")
+    op.execute(f"DROP TRIGGER IF EXISTS shouhu_note_moving ON {table}")
+
+
 def unnarrow(op, table: str) -> None:
     for kind in ("read", "insert", "update", "delete"):
         op.execute(f"DROP POLICY IF EXISTS shouhu_narrow_{kind} ON {table}")

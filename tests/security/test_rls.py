@@ -247,3 +247,24 @@ async def test_the_service_run_as_a_non_superuser_serves_a_helper_and_an_agency_
         r = await client.post(f"{case}/outcome", json={"outcome": "resolved"}, headers=agency)
         assert r.status_code == 200 and r.json()["stage"] == "closed", r.text
         assert (await client.get(case, headers=agency)).status_code == 404
+
+
+async def test_a_township_transfers_a_child_out_of_its_area_under_row_level_security(settings, as_service_role):
+    """转移 by the sending township: the archive leaves the caller's area. PostgreSQL holds an update's
+    new row to the read policies too; the registry, run as a non-superuser, must still record the move,
+    after which the sender no longer sees the child and the receiver does."""
+    county = fresh_county()
+    ours, theirs = f"{county}100", f"{county}101"
+    await as_service_role("registry")
+    on_role = settings.model_copy(update={"registry_database_url": as_service_role.urls["registry"]})
+    async with running_app(REGISTRY, on_role) as (_, client):
+        r = await client.post("/api/v1/children", json=child_payload(village_code=f"{ours}001"),
+                              headers=token(on_role, Role.township, ours))
+        assert r.status_code == 201, r.text
+        child = f"/api/v1/children/{r.json()['id']}"
+        move = {"to_village_code": f"{theirs}002", "effective_on": date.today().isoformat()}
+        r = await client.post(f"{child}/transfer", json=move, headers=token(on_role, Role.township, ours))
+        assert r.status_code == 204, r.text
+        assert (await client.get(child, headers=token(on_role, Role.township, ours))).status_code == 404
+        r = await client.get(child, headers=token(on_role, Role.township, theirs))
+        assert r.status_code == 200 and r.json()["village_code"] == f"{theirs}002", r.text
