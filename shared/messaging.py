@@ -139,6 +139,34 @@ class _Run:
 
 
 @dataclass
+class _Runs:
+    """The runs open in a batch, at most one per event type, applied in the order they were opened. An event
+    joins its type's run when that run holds nothing of its aggregate and was opened after every run that
+    does: a census's registrations, guardians' assignments and 无人监护 flags interleave child by child on
+    the stream, and still go as three runs, each child's events in order."""
+
+    runs: list[_Run] = field(default_factory=list)
+
+    def add(self, handler: BatchHandler, event: EventEnvelope) -> bool:
+        """False when the event cannot join without breaking its aggregate's order: flush, then add again."""
+        at = next((i for i, r in enumerate(self.runs) if r.event_type == event.type), None)
+        if at is None:
+            self.runs.append(_Run())
+            at = len(self.runs) - 1
+        elif not self.runs[at].fits(event) or any(
+            event.aggregate_id in r.aggregates for r in self.runs[at + 1:]
+        ):
+            return False
+        self.runs[at].add(handler, event)
+        return True
+
+    async def flush(self, uow, group: str) -> None:
+        runs, self.runs = self.runs, []
+        for run in runs:
+            await run.flush(uow, group)
+
+
+@dataclass
 class Outcome:
     done: list[bytes] = field(default_factory=list)  # to acknowledge
     waiting: list[bytes] = field(default_factory=list)  # predecessor missing: stay pending
@@ -290,7 +318,7 @@ class ReliableConsumer:
             session = uow.session
             seen, held = await self._seen_and_held(session, sub.stream, events)
             moved: dict[str, int] = {}
-            run = _Run()
+            runs = _Runs()
             for entry_id, event in events:
                 agg, version = event.aggregate_id, event.aggregate_version
                 current = held.get(agg, 0)
@@ -303,17 +331,18 @@ class ReliableConsumer:
                     batch_handler, handler = sub.batch_handlers.get(event.type), sub.handlers.get(event.type)
                     # An event this subscription ignores only moves the position: it does not end a run
                     # (a child's registration and its guardian's assignment alternate on the stream).
-                    if (batch_handler is None and handler is not None) or (batch_handler and not run.fits(event)):
-                        await run.flush(uow, self.group)
                     if batch_handler is not None:
-                        run.add(batch_handler, event)
+                        if not runs.add(batch_handler, event):
+                            await runs.flush(uow, self.group)
+                            runs.add(batch_handler, event)
                     elif handler is not None:
+                        await runs.flush(uow, self.group)
                         with _flow_of(event), tracing.consume_span(self.group, event.type, [event.trace_context]):
                             await handler(uow, event)
                     held[agg] = moved[agg] = version
                     outcome.done.append(entry_id)
                 seen.add(event.event_id)
-            await run.flush(uow, self.group)
+            await runs.flush(uow, self.group)
             done = set(outcome.done)
             await self._record(session, sub.stream, [e.event_id for i, e in events if i in done], moved)
             failpoint("consumer.before_commit")

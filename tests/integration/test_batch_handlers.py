@@ -13,6 +13,11 @@ from sqlalchemy import text
 from services.reporting.adapters.orm import inbox, positions
 from services.reporting.entrypoints.consumers import subscriptions as reporting_subscriptions
 from shared.contracts.envelope import EventEnvelope, EventType
+from shared.contracts.registry_v1 import (
+    CHILD_CONTACTS, CHILD_GUARDED, CHILD_REGISTERED, CHILD_UNGUARDED, GUARDIAN_ASSIGNED, GUARDIAN_REMOVED,
+    REGISTRY_CONTACTS, REGISTRY_EVENTS, ChildGuarded, ChildRegistered, ChildUnguarded, ContactCard, GuardianAssigned,
+    GuardianRemoved, HukouStatus, Person,
+)
 from shared.contracts.visits_v1 import (
     RECORD_CORRECTED, RECORD_CREATED, VISITS_EVENTS, ContactKind, HelperRole, RecordCorrected, RecordCreated,
 )
@@ -186,10 +191,10 @@ _FIGURES = {  # reporting's tables that records change, each in a stable order
 }
 
 
-async def _figures(engine) -> dict[str, list[tuple]]:
+async def _figures(engine, tables: dict[str, str] = _FIGURES) -> dict[str, list[tuple]]:
     async with engine.connect() as conn:
         return {t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
-                for t, order in _FIGURES.items()}
+                for t, order in tables.items()}
 
 
 def _record(i: int, child, helper, kind: str, day: date, *, event_id: uuid.UUID | None = None, record_id=None):
@@ -278,3 +283,209 @@ async def test_a_corrected_record_counts_as_if_it_had_been_written_so(settings, 
     assert {child: (last, n) for child, last, n, _ in results[0]["child_visits"]} == {
         ann: (date(2026, 11, 15), 1), bo: (date(2026, 10, 5), 1),
     }
+
+
+# --- runs of several types in one batch ---------------------------------------------------------------
+
+OTHER = EventType("test.batch.other", 1, _Note, "test.batch")
+
+
+async def test_runs_of_two_types_interleaved_go_as_two_runs_each_aggregate_in_order(settings, redis, engines):
+    """A census interleaves each child's registration and its guardian's event: one run per type, applied in
+    the order they opened; an event whose aggregate sits in a later run ends the runs first."""
+    recorder = Recorder()
+    consumer, sub = await _consumer(settings, redis, engines["reporting"], recorder)
+
+    async def other(uow, events):
+        recorder.calls.append(("other", [f"{e.aggregate_id}@{e.aggregate_version}" for e in events]))
+
+    sub.batch_handlers[OTHER.name] = other
+    entries = [
+        _entry(0, ADDED, "a", 1), _entry(1, OTHER, "a", 2),
+        _entry(2, ADDED, "b", 1), _entry(3, OTHER, "b", 2),
+        _entry(4, ADDED, "c", 1),
+        _entry(5, ADDED, "b", 3),  # b again in the first run's type: both runs go first
+        # d's first event is of the run opened later: its second cannot go before it, so the runs go first
+        _entry(6, OTHER, "d", 1), _entry(7, ADDED, "d", 2),
+        _entry(8, ADDED, "e", 1), _entry(9, OTHER, "e", 2),
+    ]
+    outcome = await consumer.process(sub, entries)
+
+    assert recorder.calls == [
+        ("batch", ["a@1", "b@1", "c@1"]), ("other", ["a@2", "b@2"]),
+        ("batch", ["b@3"]), ("other", ["d@1"]), ("batch", ["d@2", "e@1"]), ("other", ["e@2"]),
+    ]
+    assert len(outcome.done) == len(entries) and not outcome.waiting
+    recorder.calls.clear()
+    assert len((await consumer.process(sub, entries)).done) == len(entries) and recorder.calls == []
+
+
+# --- reporting: a census's per-child registry events, a run at a time ----------------------------------
+
+_CENSUS_FIGURES = {"child_facts": "child_id", "place_figures": "place, figure", "monthly_figures": "place, month, figure"}
+
+
+def _registry_entry(i: int, event_type: EventType, data, version: int, village: str = "410523100201"):
+    envelope = event_type.envelope(data, producer="registry", aggregate_id=str(data.child_id),
+                                   aggregate_version=version, region_code=village)
+    return f"{i + 1}-0".encode(), {DATA_FIELD.encode(): envelope.model_dump_json().encode()}
+
+
+def _registered(child, village: str, guardian: str | None):
+    return ChildRegistered(
+        child_id=child, gender="female", birth_date=date(2016, 5, 1), village_code=village, hukou_status="registered",
+        school_id=f"school-{village[:9]}-1", class_name="三年级二班", left_behind_type="both_parents_out",
+        father_status="migrant_worker", mother_status="migrant_worker", guardian_relationship=guardian,
+        risk_categories=[],
+    )
+
+
+async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one_event_at_a_time(settings, redis, infra):
+    """Registrations, guardians assigned and removed, 无人监护 flags, interleaved child by child as a census
+    writes them, applied a batch at a time (a run per type) or one entry per transaction: the same facts and
+    figures. One child's flag arrives before its registration (it waits), and a redelivery changes nothing."""
+    a, b, c, d = (uuid.uuid4() for _ in range(4))
+    v1, v2 = "410523100201", "410523101202"
+    n = iter(range(100))
+    entries = {
+        "a1": _registry_entry(next(n), CHILD_REGISTERED, _registered(a, v1, "grandparent"), 1, v1),
+        "a2": _registry_entry(next(n), GUARDIAN_ASSIGNED, GuardianAssigned(child_id=a, relationship="grandparent", capacity="full"), 2, v1),
+        "b1": _registry_entry(next(n), CHILD_REGISTERED, _registered(b, v1, "relative"), 1, v1),
+        "b2": _registry_entry(next(n), GUARDIAN_ASSIGNED, GuardianAssigned(child_id=b, relationship="relative", capacity="limited"), 2, v1),
+        "c1": _registry_entry(next(n), CHILD_REGISTERED, _registered(c, v2, None), 1, v2),
+        "c2": _registry_entry(next(n), CHILD_UNGUARDED, ChildUnguarded(child_id=c, cause="no_guardian"), 2, v2),
+        "b3": _registry_entry(next(n), GUARDIAN_REMOVED, GuardianRemoved(child_id=b), 3, v1),
+        "b4": _registry_entry(next(n), CHILD_UNGUARDED, ChildUnguarded(child_id=b, cause="guardian_removed"), 4, v1),
+        "d2": _registry_entry(next(n), CHILD_UNGUARDED, ChildUnguarded(child_id=d, cause="no_guardian"), 2, v2),
+        "d1": _registry_entry(next(n), CHILD_REGISTERED, _registered(d, v2, None), 1, v2),
+        "c3": _registry_entry(next(n), CHILD_GUARDED, ChildGuarded(child_id=c), 3, v2),
+    }
+    first = [entries[k] for k in ("a1", "a2", "b1", "b2", "c1", "c2", "b3", "b4", "d2")]
+    second = [entries[k] for k in ("d1", "d2", "c3", "a2")]  # d2 again after its predecessor; a2 redelivered
+    sub = next(s for s in reporting_subscriptions() if s.stream == REGISTRY_EVENTS)
+    runs: list[tuple[str, int]] = []  # (type, events) of each call: a run that failed would be retried one by one
+
+    def counted(event_type: str, handler):
+        async def handle(uow, events):
+            runs.append((event_type.rsplit(".", 1)[-1], len(events)))
+            await handler(uow, events)
+        return handle
+
+    sub.batch_handlers = {t: counted(t, h) for t, h in sub.batch_handlers.items()}
+    results = []
+    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
+        for engine, batches in ((at_once, [first, second]), (one_by_one, [[e] for e in first + second])):
+            sessions = make_sessionmaker(engine)
+            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
+            waited = []
+            for batch in batches:
+                outcome = await consumer.process(sub, batch)
+                assert not outcome.failed
+                waited += outcome.waiting
+            assert waited == [entries["d2"][0]]
+            if engine is at_once:  # a run per type and batch (b's second flag ends the first batch's runs)
+                assert runs == [("registered", 3), ("assigned", 2), ("unguarded", 1), ("removed", 1),
+                                ("unguarded", 1), ("registered", 1), ("unguarded", 1), ("restored", 1)], runs
+            results.append(await _figures(engine, _CENSUS_FIGURES))
+            await consumer.process(sub, first + second)  # all of it again: nothing changes
+            assert await _figures(engine, _CENSUS_FIGURES) == results[-1]
+        async with at_once.connect() as conn:
+            facts = {r[0]: (r[1], r[2] is not None) for r in await conn.execute(
+                text("SELECT child_id, guardian_relationship, unguarded_since FROM child_facts"))}
+
+    batched, single = results
+    assert batched == single
+    assert facts == {a: ("grandparent", False), b: (None, True), c: (None, False), d: (None, True)}
+    monthly = {(p, f): v for p, _, f, v in batched["monthly_figures"]}
+    assert monthly["410523", "unguarded_started"] == 3 and monthly["410523", "unguarded_ended"] == 1
+    assert monthly["410523", "registered"] == 4
+
+
+# --- visits: a census's registrations, 无人监护 flags and contact cards, a run at a time ---------------------
+
+
+def _visits_census(children: list[uuid.UUID], start: int = 0):
+    """registry.events and registry.contacts entries of a census of these children: the first two guarded, the
+    next unguarded (a 无人监护 case each), the last registered without household registration (a 无户籍 case)."""
+    events, cards, n = [], [], iter(range(start, start + 100))
+    for i, child in enumerate(children):
+        village = "410523100201" if i % 2 else "410526101203"
+        data = _registered(child, village, "grandparent" if i < 2 else None)
+        if i == len(children) - 1:
+            data = data.model_copy(update={"hukou_status": HukouStatus.unregistered})
+        events.append(_registry_entry(next(n), CHILD_REGISTERED, data, 1, village))
+        if i < 2:
+            events.append(_registry_entry(next(n), GUARDIAN_ASSIGNED, GuardianAssigned(
+                child_id=child, relationship="grandparent", capacity="full"), 2, village))
+        else:
+            events.append(_registry_entry(next(n), CHILD_UNGUARDED, ChildUnguarded(child_id=child, cause="no_guardian"), 2, village))
+        card = ContactCard(child_id=child, child_name=f"孩子{i}", guardian=Person(name="奶奶", phone=f"1390000000{i}") if i < 2 else None)
+        cards.append((f"{next(n) + 1}-0".encode(), {DATA_FIELD.encode(): CHILD_CONTACTS.envelope(
+            card, producer="registry", aggregate_id=str(child), aggregate_version=2, region_code=village,
+        ).model_dump_json().encode()}))
+    return events, cards
+
+
+async def _visits_rows(engine, children: list[uuid.UUID]) -> list[tuple]:
+    """What visits holds of each child, in the children's order, without ids of its own making."""
+    async with engine.connect() as conn:
+        out = []
+        for child in children:
+            place = (await conn.execute(text(
+                "SELECT village_code, school_id, class_name, left_behind_type, closed_on FROM children WHERE child_id = :c"
+            ), {"c": child})).all()
+            card = (await conn.execute(text(
+                "SELECT child_name, guardian_name, guardian_phone, version FROM child_contacts WHERE child_id = :c"
+            ), {"c": child})).all()
+            cases = (await conn.execute(text(
+                "SELECT r.policy, r.stage, r.trigger, r.version, (SELECT array_agg(step ORDER BY id) FROM referral_timeline t"
+                " WHERE t.referral_id = r.id), (SELECT count(*) FROM referral_requests q WHERE q.referral_id = r.id),"
+                " (SELECT count(*) FROM referral_disclosures d WHERE d.referral_id = r.id),"
+                " (SELECT count(*) FROM outbox o WHERE o.aggregate_id = r.id::text) FROM referrals r WHERE r.child_id = :c"
+                " ORDER BY r.policy"
+            ), {"c": child})).all()
+            out.append((place, card, cases))
+        return out
+
+
+async def test_a_census_batch_gives_visits_the_rows_of_one_event_at_a_time(settings, redis, engines):
+    """Visits applies a census's registrations, 无人监护 flags (a case each, ~15 statements one at a time) and
+    contact cards a run per type: the same places, cards and cases (timeline, requests, disclosures, events)
+    as one entry per transaction; a redelivery changes nothing; a child's flag before its registration waits."""
+    from services.visits.adapters.orm import inbox as visits_inbox, outbox, positions as visits_positions
+    from services.visits.entrypoints.consumers import subscriptions as visits_subscriptions
+    from services.visits.service_layer.unit_of_work import VisitsUnitOfWork
+    from shared.outbox import Outbox
+
+    sessions = make_sessionmaker(engines["visits"])
+    consumer = ReliableConsumer(
+        service="visits", settings=settings, redis=redis, inbox=visits_inbox, positions=visits_positions,
+        uow_factory=lambda: VisitsUnitOfWork(sessions, Outbox(outbox, "visits", settings.stream_namespace)),
+    )
+    subs = {s.stream: s for s in visits_subscriptions()}
+    together, alone = [uuid.uuid4() for _ in range(5)], [uuid.uuid4() for _ in range(5)]
+    events, cards = _visits_census(together)
+    registration, flag = events[4], events[5]  # the third child's: its flag arrives first, and waits
+    outcome = await consumer.process(subs[REGISTRY_EVENTS], [e for e in events if e is not registration])
+    assert outcome.waiting == [flag[0]] and not outcome.failed
+    outcome = await consumer.process(subs[REGISTRY_EVENTS], [registration, flag, events[0]])  # and a redelivery
+    assert len(outcome.done) == 3 and not outcome.waiting and not outcome.failed
+    assert len((await consumer.process(subs[REGISTRY_CONTACTS], cards)).done) == len(cards)
+
+    one_events, one_cards = _visits_census(alone, 200)
+    for entry in one_events:
+        assert len((await consumer.process(subs[REGISTRY_EVENTS], [entry])).done) == 1
+    for entry in one_cards:
+        assert len((await consumer.process(subs[REGISTRY_CONTACTS], [entry])).done) == 1
+
+    batched = await _visits_rows(engines["visits"], together)
+    assert batched == await _visits_rows(engines["visits"], alone)
+    # The last child is both unguarded and without household registration: two cases.
+    assert [[case[0] for case in cases] for _, _, cases in batched] == [
+        [], [], ["unguarded"], ["unguarded"], ["no_hukou", "unguarded"]]
+    assert all(card for _, card, _ in batched)
+
+    for stream, entries in ((REGISTRY_EVENTS, events), (REGISTRY_CONTACTS, cards)):  # all of it again
+        assert len((await consumer.process(subs[stream], entries)).done) == len(entries)
+    assert await _visits_rows(engines["visits"], together) == batched

@@ -15,19 +15,22 @@ def subscriptions() -> list[Subscription]:
                 r.ARCHIVE_CLOSED.name: h.archive_closed,
                 r.CHILD_MERGED.name: h.archive_closed,
                 r.ARCHIVE_REOPENED.name: h.archive_reopened,
-                r.GUARDIAN_ASSIGNED.name: h.guardian_assigned,
-                r.GUARDIAN_REMOVED.name: h.guardian_removed,
                 r.AGREEMENT_SIGNED.name: h.agreement_signed,
                 r.AGREEMENT_RENEWED.name: h.agreement_signed,
                 r.AGREEMENT_EXPIRED.name: h.agreement_ended,
                 r.AGREEMENT_REVOKED.name: h.agreement_ended,
-                r.CHILD_UNGUARDED.name: h.child_unguarded,
-                r.CHILD_GUARDED.name: h.child_guarded,
                 r.ABSENCE_REPORTED.name: h.absence_reported,
                 # A return to school (registry.school.returned) also arrives as this change.
                 r.ENROLMENT_CHANGED.name: h.enrolment_changed,
             },
-            batch_handlers={r.CHILD_REGISTERED.name: h.children_registered},
+            # A census's per-child events go a run at a time (one run per type in a batch).
+            batch_handlers={
+                r.CHILD_REGISTERED.name: h.children_registered,
+                r.GUARDIAN_ASSIGNED.name: h.guardians_assigned,
+                r.GUARDIAN_REMOVED.name: h.guardians_removed,
+                r.CHILD_UNGUARDED.name: h.children_unguarded,
+                r.CHILD_GUARDED.name: h.children_guarded,
+            },
         ),
         Subscription(
             v.VISITS_EVENTS,

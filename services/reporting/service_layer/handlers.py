@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from services.reporting.adapters.orm import (
@@ -28,13 +28,17 @@ from shared.contracts.referrals_v1 import DeadlineMissed, ReferralClosed, Referr
 from shared.contracts.visits_v1 import (
     ActivityRecorded, ConcernRaised, PairingEnded, PairingStarted, RecordCorrected, RecordCreated, VisitOverdue,
 )
-from shared.db import columns_of, insert_rows
+from shared.db import among, columns_of, insert_rows
 
 _STATE = tuple(ChildState.__dataclass_fields__)
 _REGISTERED = ("village_code", "gender", "left_behind_type", "hukou_status", "risk_categories", "school_id",
                "father_status", "mother_status", "guardian_relationship")
 _UPDATABLE = set(_STATE) & set(ChildFactsChanged.model_fields)
 
+_facts_locked = (
+    select(child_facts.c.child_id, *(child_facts.c[k] for k in _STATE)).where(among(child_facts.c.child_id, "child_ids"))
+    .order_by(child_facts.c.child_id).with_for_update()
+)
 _new_facts = insert(child_facts).on_conflict_do_nothing().returning(child_facts.c.child_id)
 _figures = insert_rows(place_figures, ("place", "figure", "value"))
 _add_figures = _figures.on_conflict_do_update(
@@ -67,9 +71,19 @@ async def _count(session, change: Counter[tuple[str, str]]) -> None:
 
 async def _tally(session, region_code: str, day: date, figures: dict[str, int]) -> None:
     """What happened on ``day`` in ``region_code``, added to the month of every enclosing place."""
-    month = month_of(day)
-    rows = [{"place": p, "month": month, "figure": f, "value": n}
-            for p in enclosing_places(region_code) for f, n in sorted(figures.items()) if n]
+    await _tallies(session, [(region_code, day, figures)])
+
+
+async def _tallies(session, happened: list[tuple[str, date, dict[str, int]]]) -> None:
+    """What happened (region, day, figures) in a run of events, added up per place, month and figure: one
+    statement, its rows in key order (so concurrent batches lock alike)."""
+    total: Counter[tuple[str, date, str]] = Counter()
+    for region_code, day, figures in happened:
+        month = month_of(day)
+        for p in enclosing_places(region_code):
+            for f, n in figures.items():
+                total[p, month, f] += n
+    rows = [{"place": p, "month": m, "figure": f, "value": n} for (p, m, f), n in sorted(total.items()) if n]
     if rows:
         await session.execute(_add_monthly, columns_of(rows))
 
@@ -93,26 +107,35 @@ async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]])
         if f["child_id"] in inserted:
             change.update(deltas(None, ChildState.of(**{k: v for k, v in f.items() if k != "child_id"})))
     await _count(uow.session, change)
-    registered = Counter((e.region_code, month_of(_day(e))) for e in events if e.data.child_id in inserted)
-    rows = [{"place": p, "month": m, "figure": "registered", "value": n}
-            for (code, m), n in sorted(registered.items()) for p in enclosing_places(code)]
-    if rows:
-        await uow.session.execute(_add_monthly, columns_of(rows))
+    # Added up per place: two villages of a run share their township, county... (a row twice in one upsert fails).
+    await _tallies(uow.session, [(e.region_code, _day(e), {"registered": 1}) for e in events if e.data.child_id in inserted])
 
 
 async def _change(uow, child_id: UUID, values: dict | Callable[[ChildState], dict]) -> ChildState | None:
     """New facts of a child; its figures move from the places and labels it had to the ones it has
     now. Returns the state before (None for a child never registered here)."""
-    row = (await uow.session.execute(
-        select(*(child_facts.c[k] for k in _STATE)).where(child_facts.c.child_id == child_id).with_for_update()
-    )).first()
-    if row is None:
-        return None
-    before = ChildState.of(**row._asdict())
-    values = values(before) if callable(values) else values
-    after = before.changed(**values)
-    await uow.session.execute(update(child_facts).where(child_facts.c.child_id == child_id).values(**values))
-    await _count(uow.session, deltas(before, after))
+    return (await _changes(uow, {child_id: values})).get(child_id)
+
+
+async def _changes(uow, changes: dict[UUID, dict | Callable[[ChildState], dict]]) -> dict[UUID, ChildState]:
+    """New facts of a run of children (one entry each): their rows read and locked in one statement, updated
+    in one per set of columns changed, their figures moved in one. Returns each one's state before (none for
+    a child never registered here)."""
+    rows = await uow.session.execute(_facts_locked, {"child_ids": sorted(changes)})
+    before = {r.child_id: ChildState.of(**{k: getattr(r, k) for k in _STATE}) for r in rows}
+    moved: Counter[tuple[str, str]] = Counter()
+    updates: dict[tuple[str, ...], list[dict]] = {}
+    for child_id, state in sorted(before.items()):
+        values = changes[child_id]
+        values = values(state) if callable(values) else values
+        moved.update(deltas(state, state.changed(**values)))
+        if values:
+            updates.setdefault(tuple(sorted(values)), []).append(
+                {"changed_child": child_id, **{f"new_{k}": v for k, v in values.items()}})
+    for keys, params in updates.items():
+        stmt = update(child_facts).where(child_facts.c.child_id == bindparam("changed_child"))
+        await uow.session.execute(stmt.values({k: bindparam(f"new_{k}") for k in keys}), params)
+    await _count(uow.session, moved)
     return before
 
 
@@ -141,12 +164,13 @@ async def archive_reopened(uow, event: EventEnvelope[ArchiveReopened]) -> None:
     await _change(uow, event.data.child_id, {"closed": False})
 
 
-async def guardian_assigned(uow, event: EventEnvelope[GuardianAssigned]) -> None:
-    await _change(uow, event.data.child_id, {"guardian_relationship": event.data.relationship.value})
+async def guardians_assigned(uow, events: list[EventEnvelope[GuardianAssigned]]) -> None:
+    """A run of guardians assigned (a census assigns one to most children it registers)."""
+    await _changes(uow, {e.data.child_id: {"guardian_relationship": e.data.relationship.value} for e in events})
 
 
-async def guardian_removed(uow, event: EventEnvelope[GuardianRemoved]) -> None:
-    await _change(uow, event.data.child_id, {"guardian_relationship": None})
+async def guardians_removed(uow, events: list[EventEnvelope[GuardianRemoved]]) -> None:
+    await _changes(uow, {e.data.child_id: {"guardian_relationship": None} for e in events})
 
 
 async def agreement_signed(uow, event: EventEnvelope[AgreementFacts]) -> None:
@@ -164,15 +188,15 @@ async def agreement_ended(uow, event: EventEnvelope[AgreementEnded]) -> None:
     await _tally(uow.session, event.region_code, d.ended_on, {figure: 1})
 
 
-async def child_unguarded(uow, event: EventEnvelope[ChildUnguarded]) -> None:
+async def children_unguarded(uow, events: list[EventEnvelope[ChildUnguarded]]) -> None:
     """无人监护 from the day the registry flagged it."""
-    await _change(uow, event.data.child_id, {"unguarded_since": _day(event)})
-    await _tally(uow.session, event.region_code, _day(event), {"unguarded_started": 1})
+    await _changes(uow, {e.data.child_id: {"unguarded_since": _day(e)} for e in events})
+    await _tallies(uow.session, [(e.region_code, _day(e), {"unguarded_started": 1}) for e in events])
 
 
-async def child_guarded(uow, event: EventEnvelope[ChildGuarded]) -> None:
-    await _change(uow, event.data.child_id, {"unguarded_since": None})
-    await _tally(uow.session, event.region_code, _day(event), {"unguarded_ended": 1})
+async def children_guarded(uow, events: list[EventEnvelope[ChildGuarded]]) -> None:
+    await _changes(uow, {e.data.child_id: {"unguarded_since": None} for e in events})
+    await _tallies(uow.session, [(e.region_code, _day(e), {"unguarded_ended": 1}) for e in events])
 
 
 async def absence_reported(uow, event: EventEnvelope[AbsenceReported]) -> None:

@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,8 +33,24 @@ def _referral(row) -> Referral:
 
 
 class ReferralRepository:
+    """Timeline lines, requests and disclosures are only appended: they are held and written a table at a
+    time (one statement for a run of cases) before anything reads them and before the commit (``flush``).
+    A county's policies and calendar are read once per transaction."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._appended: dict[Table, list[dict[str, Any]]] = {}
+        self._policies: dict[str, dict[str, dict]] = {}
+        self._calendars: dict[str, Calendar] = {}
+
+    def _append(self, table: Table, row: dict[str, Any]) -> None:
+        self._appended.setdefault(table, []).append(row)
+
+    async def flush(self) -> None:
+        """Write the rows appended so far, each table's in one statement, in the order they came."""
+        appended, self._appended = self._appended, {}
+        for table, rows in appended.items():
+            await self.session.execute(table.insert(), rows)
 
     async def add(self, r: Referral) -> None:
         await self.session.execute(insert(referrals).values({k: getattr(r, k) for k in _COLUMNS}))
@@ -69,30 +85,34 @@ class ReferralRepository:
     # --- the timeline, requests, disclosures, the report, attempts ---
 
     async def log(self, referral_id: UUID, step: str, actor: str, **detail: Any) -> None:
-        await self.session.execute(insert(referral_timeline).values(referral_id=referral_id, step=step, actor=actor, detail=detail))
+        self._append(referral_timeline, {"referral_id": referral_id, "step": step, "actor": actor, "detail": detail})
 
     async def timeline(self, referral_id: UUID) -> list[dict]:
+        await self.flush()
         t = referral_timeline
         rows = await self.session.execute(select(t.c.at, t.c.step, t.c.actor, t.c.detail).where(t.c.referral_id == referral_id).order_by(t.c.id))
         return [dict(r) for r in rows.mappings()]
 
     async def add_request(self, request_id: UUID, referral_id: UUID, agency: str | None, purpose: str) -> None:
-        await self.session.execute(insert(referral_requests).values(request_id=request_id, referral_id=referral_id, agency=agency, purpose=purpose))
+        self._append(referral_requests, {"request_id": request_id, "referral_id": referral_id, "agency": agency, "purpose": purpose})
 
     async def request(self, request_id: UUID) -> dict | None:
+        await self.flush()
         row = (await self.session.execute(select(referral_requests).where(referral_requests.c.request_id == request_id))).mappings().first()
         return dict(row) if row else None
 
     async def disclose(self, referral_id: UUID, agency: str, fields: list[str], purpose: str) -> None:
-        await self.session.execute(insert(referral_disclosures).values(referral_id=referral_id, agency=agency, fields=fields, purpose=purpose))
+        self._append(referral_disclosures, {"referral_id": referral_id, "agency": agency, "fields": fields, "purpose": purpose})
 
     async def disclosed_to(self, referral_id: UUID, kind: str, purposes: tuple[str, ...]) -> bool:
         """The case went out to agencies of ``kind`` for one of ``purposes`` (report, inform, escalation)."""
+        await self.flush()
         d = referral_disclosures
         return bool(await self.session.scalar(select(func.count()).select_from(d).where(
             d.c.referral_id == referral_id, d.c.agency == kind, d.c.purpose.in_(purposes))))
 
     async def disclosures(self, referral_id: UUID) -> list[dict]:
+        await self.flush()
         d = referral_disclosures
         rows = await self.session.execute(select(d.c.agency, d.c.fields, d.c.purpose, d.c.at).where(d.c.referral_id == referral_id).order_by(d.c.id))
         return [dict(r) for r in rows.mappings()]
@@ -125,20 +145,26 @@ class ReferralRepository:
     # --- a county's calendar and policies ---
 
     async def calendar(self, county: str) -> Calendar:
-        rows = (await self.session.execute(select(county_calendar.c.day, county_calendar.c.working).where(county_calendar.c.county == county))).all()
-        return Calendar(frozenset(d for d, w in rows if not w), frozenset(d for d, w in rows if w))
+        if county not in self._calendars:
+            rows = (await self.session.execute(select(county_calendar.c.day, county_calendar.c.working).where(county_calendar.c.county == county))).all()
+            self._calendars[county] = Calendar(frozenset(d for d, w in rows if not w), frozenset(d for d, w in rows if w))
+        return self._calendars[county]
 
     async def set_calendar(self, county: str, days: dict[date, bool], *, since: date, until: date) -> None:
         """The county's holidays and working weekend days between ``since`` and ``until``, replaced."""
         c = county_calendar
+        self._calendars.pop(county, None)
         await self.session.execute(delete(c).where(c.c.county == county, c.c.day.between(since, until)))
         if days:
             await self.session.execute(insert(c), [{"county": county, "day": d, "working": w} for d, w in days.items()])
 
     async def policy_overrides(self, county: str) -> dict[str, dict]:
-        o = referral_policy_overrides
-        return {p: s for p, s in (await self.session.execute(select(o.c.policy, o.c.settings).where(o.c.county == county))).all()}
+        if county not in self._policies:
+            o = referral_policy_overrides
+            self._policies[county] = dict((await self.session.execute(select(o.c.policy, o.c.settings).where(o.c.county == county))).all())
+        return dict(self._policies[county])
 
     async def set_policy_override(self, county: str, policy: str, settings: dict) -> None:
+        self._policies.pop(county, None)
         stmt = pg_insert(referral_policy_overrides).values(county=county, policy=policy, settings=settings)
         await self.session.execute(stmt.on_conflict_do_update(index_elements=["county", "policy"], set_={"settings": settings}))

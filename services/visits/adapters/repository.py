@@ -72,6 +72,12 @@ _ADD_CHILDREN = insert_rows(
     children, ("child_id", "village_code", "school_id", "class_name", "left_behind_type")
 ).on_conflict_do_nothing()
 
+_CONTACT_CARD = ("child_id", "child_name", "guardian_name", "guardian_phone", "version")
+_contacts = insert_rows(child_contacts, _CONTACT_CARD)
+_SAVE_CONTACTS = _contacts.on_conflict_do_update(
+    index_elements=["child_id"], set_={k: _contacts.excluded[k] for k in _CONTACT_CARD[1:]}
+)
+
 
 class ChildRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -103,9 +109,10 @@ class ChildRepository:
         )
         return [ChildPlace(**r) for r in rows.mappings()]
 
-    async def save_contacts(self, child_id: UUID, values: dict) -> None:
-        stmt = pg_insert(child_contacts).values(child_id=child_id, **values)
-        await self.session.execute(stmt.on_conflict_do_update(index_elements=["child_id"], set_=values))
+    async def save_contacts(self, cards: list[dict]) -> None:
+        """Children's contact cards (``child_id`` and the columns of ``child_contacts`` in each, one per
+        child), each replacing the one held, in one statement."""
+        await self.session.execute(_SAVE_CONTACTS, columns_of(cards))
 
     async def names(self, child_ids: list[UUID]) -> dict[UUID, str]:
         rows = await self.session.execute(

@@ -30,13 +30,15 @@ def subscriptions() -> list[Subscription]:
                 ABSENCE_REPORTED.name: referral_events.absence_reported,
                 ENROLMENT_CHANGED.name: referral_events.enrolment_changed,
                 RETURNED_TO_SCHOOL.name: referral_events.returned_to_school,
-                CHILD_UNGUARDED.name: referral_events.child_unguarded,
                 CHILD_GUARDED.name: referral_events.child_guarded,
                 CONSENT_CHANGED.name: handlers.consent_changed,
             },
-            batch_handlers={CHILD_REGISTERED.name: _then(handlers.children_registered, referral_events.children_registered)},
+            batch_handlers={
+                CHILD_REGISTERED.name: _then(handlers.children_registered, referral_events.children_registered),
+                CHILD_UNGUARDED.name: referral_events.children_unguarded,
+            },
         ),
-        Subscription(REGISTRY_CONTACTS, {CHILD_CONTACTS.name: handlers.contacts_changed}, Ordering.LATEST),
+        Subscription(REGISTRY_CONTACTS, {}, Ordering.LATEST, batch_handlers={CHILD_CONTACTS.name: handlers.contacts_changed}),
         Subscription(
             NOTIFICATION_EVENTS,
             {

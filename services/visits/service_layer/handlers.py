@@ -29,9 +29,12 @@ async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]])
     kids = list((await uow.children.get_many([e.data.child_id for e in events])).values())
     today = today_local()
     await pair_class_teachers(uow, kids, today, _ACTOR)
+    # Only a pairing binds a child to a rule: the children of the run without one in force have no window to
+    # arm (most of a census, before its helpers are paired), so one look spares their counties' statements.
+    paired = set(await uow.pairings.children_paired_in("", today, [c.child_id for c in kids]))
     by_county: dict[str, list[UUID]] = defaultdict(list)
     for child in kids:
-        if child.closed_on is None:
+        if child.closed_on is None and child.child_id in paired:
             by_county[child.county].append(child.child_id)
     for county, child_ids in sorted(by_county.items()):
         await schedule.arm(uow, today, county=county, child_ids=child_ids)
@@ -125,14 +128,18 @@ async def child_merged(uow, event: EventEnvelope[ChildMerged]) -> None:
     await schedule.arm(uow, today, county=survivor.county, child_ids=[survivor.child_id])
 
 
-async def contacts_changed(uow, event: EventEnvelope[ContactCard]) -> None:
-    d = event.data
-    await uow.children.save_contacts(d.child_id, {
-        "child_name": d.child_name,
-        "guardian_name": d.guardian.name if d.guardian else None,
-        "guardian_phone": d.guardian.phone if d.guardian else None,
-        "version": event.aggregate_version,
-    })
+async def contacts_changed(uow, events: list[EventEnvelope[ContactCard]]) -> None:
+    """A run of contact cards (a single one is a run of one): each child's newest replaces what is held."""
+    cards = {}
+    for e in events:  # in stream order: a later card of a child wins
+        d = e.data
+        cards[d.child_id] = {
+            "child_id": d.child_id, "child_name": d.child_name,
+            "guardian_name": d.guardian.name if d.guardian else None,
+            "guardian_phone": d.guardian.phone if d.guardian else None,
+            "version": e.aggregate_version,
+        }
+    await uow.children.save_contacts([cards[c] for c in sorted(cards)])
 
 
 async def consent_changed(uow, event: EventEnvelope[ConsentChanged]) -> None:

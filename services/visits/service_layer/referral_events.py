@@ -17,6 +17,7 @@ from shared.contracts.registry_v1 import (
     ReturnedToSchool,
 )
 from services.visits.service_layer import referrals
+from shared.contracts.referrals_v1 import ReferralPolicyCode
 
 ACTOR = "visits.referrals"
 
@@ -37,18 +38,20 @@ async def returned_to_school(uow, event: EventEnvelope[ReturnedToSchool]) -> Non
     await referrals.returned_to_school(uow, event.data.child_id, ACTOR)
 
 
-async def child_unguarded(uow, event: EventEnvelope[ChildUnguarded]) -> None:
-    await referrals.guardianship_changed(uow, event.data.child_id, unguarded=True, trigger=event.type, actor=ACTOR)
+async def children_unguarded(uow, events: list[EventEnvelope[ChildUnguarded]]) -> None:
+    """无人监护 flagged: a case for each child of the run (a census flags many)."""
+    await referrals.open_for(uow, [e.data.child_id for e in events], ReferralPolicyCode.unguarded, events[0].type, ACTOR)
 
 
 async def child_guarded(uow, event: EventEnvelope[ChildGuarded]) -> None:
-    await referrals.guardianship_changed(uow, event.data.child_id, unguarded=False, trigger=event.type, actor=ACTOR)
+    await referrals.guarded_again(uow, event.data.child_id, ACTOR)
 
 
 async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]]) -> None:
-    for e in events:
-        if e.data.hukou_status == "unregistered":
-            await referrals.hukou_changed(uow, e.data.child_id, "unregistered", e.type, ACTOR)
+    """无户籍: a case for each child of the run registered without household registration."""
+    unregistered = [e.data.child_id for e in events if e.data.hukou_status == "unregistered"]
+    if unregistered:
+        await referrals.open_for(uow, unregistered, ReferralPolicyCode.no_hukou, events[0].type, ACTOR)
 
 
 async def child_updated(uow, event: EventEnvelope[ChildUpdated]) -> None:

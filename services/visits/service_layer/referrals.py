@@ -335,11 +335,13 @@ TIMER_HANDLERS = {DEADLINE: deadline_passed}
 # --- what events mean for cases --------------------------------------------------------------------
 
 
-async def _open_for(uow, child_id: UUID, code: ReferralPolicyCode, trigger: str, actor: str) -> None:
-    child = await uow.children.get(child_id)
-    if child is None or child.closed_on is not None:
-        return
-    await open_referral(uow, child, (await policies(uow, child.county))[code], trigger=trigger, actor=actor)
+async def open_for(uow, child_ids: list[UUID], code: ReferralPolicyCode, trigger: str, actor: str) -> None:
+    """Cases of one policy for these children (a run of registrations, or one event's child), in that order;
+    a child unknown here or closed has none."""
+    known = await uow.children.get_many(child_ids) if child_ids else {}
+    for child in (known[c] for c in child_ids if c in known):
+        if child.closed_on is None:
+            await open_referral(uow, child, (await policies(uow, child.county))[code], trigger=trigger, actor=actor)
 
 
 async def _close_for(uow, child_id: UUID, outcome: ReferralOutcome, actor: str, *codes: ReferralPolicyCode, **detail) -> None:
@@ -363,23 +365,21 @@ async def absence_reported(uow, *, absence_id: UUID, child_id: UUID, from_date: 
 async def enrolment_changed(uow, child_id: UUID, status: str, trigger: str, actor: str) -> None:
     """辍学登记 by the school opens a case (or joins the open one)."""
     if status == "dropped_out":
-        await _open_for(uow, child_id, ReferralPolicyCode.dropout, trigger, actor)
+        await open_for(uow, [child_id], ReferralPolicyCode.dropout, trigger, actor)
 
 
 async def returned_to_school(uow, child_id: UUID, actor: str) -> None:
     await _close_for(uow, child_id, ReferralOutcome.returned, actor, ReferralPolicyCode.dropout)
 
 
-async def guardianship_changed(uow, child_id: UUID, *, unguarded: bool, trigger: str, actor: str) -> None:
-    if unguarded:
-        await _open_for(uow, child_id, ReferralPolicyCode.unguarded, trigger, actor)
-    else:
-        await _close_for(uow, child_id, ReferralOutcome.condition_cleared, actor, ReferralPolicyCode.unguarded)
+async def guarded_again(uow, child_id: UUID, actor: str) -> None:
+    """The 无人监护 flag lowered: its case closes (the flag raised opens one: ``open_for``)."""
+    await _close_for(uow, child_id, ReferralOutcome.condition_cleared, actor, ReferralPolicyCode.unguarded)
 
 
 async def hukou_changed(uow, child_id: UUID, status: str, trigger: str, actor: str) -> None:
     if status == "unregistered":
-        await _open_for(uow, child_id, ReferralPolicyCode.no_hukou, trigger, actor)
+        await open_for(uow, [child_id], ReferralPolicyCode.no_hukou, trigger, actor)
     else:
         await _close_for(uow, child_id, ReferralOutcome.condition_cleared, actor, ReferralPolicyCode.no_hukou)
 

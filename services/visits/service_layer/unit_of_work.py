@@ -28,3 +28,7 @@ class VisitsUnitOfWork(SqlUnitOfWork):
         self.schedule = ScheduleRepository(session)
         self.compliance = ComplianceRepository(session)
         self.referrals = ReferralRepository(session)
+
+    async def commit(self) -> None:
+        await self.referrals.flush()  # the cases' appended rows (timeline, requests, disclosures) go with the rest
+        await super().commit()
