@@ -72,15 +72,22 @@ def drop_audit_log(op) -> None:
     op.execute("DROP FUNCTION IF EXISTS shouhu_audit_append_only()")
 
 
+def entries(action: Action, kind: str, record_ids: Iterable[object], *, subject: str, role: str,
+            agency: str | None = None, client: str | None = None, purpose: str | None = None) -> list[dict]:
+    """The ``audit_log`` rows of one access to ``record_ids`` (for a caller that inserts them itself,
+    e.g. the census import, a chunk's rows in one COPY)."""
+    return [{"subject": subject, "role": role, "agency": agency, "action": action.value, "kind": kind,
+             "record_id": str(r), "client": client, "purpose": purpose} for r in record_ids]
+
+
 async def audit(session: AsyncSession, action: Action, kind: str, record_ids: Iterable[object]) -> None:
     """Note an access to ``record_ids`` by the current caller, in ``session``'s transaction (a write
     and its record commit together)."""
     access = current_access()
     p = access.principal if access else None
     who = {"subject": p.subject, "role": p.role.value, "agency": p.agency} if p else {"subject": "system", "role": "system"}
-    rows = [{**who, "action": action.value, "kind": kind, "record_id": str(r),
-             "client": access.client if access else None, "purpose": access.purpose if access else None}
-            for r in record_ids]
+    rows = entries(action, kind, record_ids, **who, client=access.client if access else None,
+                   purpose=access.purpose if access else None)
     if rows:
         await session.execute(insert(audit_log), rows)
 

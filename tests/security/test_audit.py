@@ -107,3 +107,34 @@ async def test_a_change_that_fails_before_its_commit_leaves_neither_the_change_n
     registered, audited = await _xmins(engines["registry"], child_id)
     assert [action for action, _ in audited] == ["create", "read"]  # no update: it never happened
     assert audited[0][1] == registered
+
+
+async def test_each_child_a_census_import_registers_is_on_record_with_the_importer_and_the_import(settings, engines):
+    """One ``create`` row per child the roster registered, written with the chunk's children (one
+    transaction); a row refused by validation or already registered leaves none."""
+    from shared.auth import issue_token
+    from tests.integration.registry_census.rosters import csv_bytes, good, row
+
+    county = fresh_county()
+    village = f"{county}001001"
+    clerk = {"Authorization": f"Bearer {issue_token(settings, role=Role.township, subject='clerk-census', region=f'{county}001')}"}
+    roster = csv_bytes([good(1, village), good(2, village), row(good(3, village), 性别="未知"), good(1, village)])
+    async with running_app(REGISTRY, settings) as (_, client):
+        r = await client.post("/api/v1/imports/census", files={"file": ("名单.csv", roster)}, headers=clerk)
+        assert r.status_code == 201, r.text
+        job = r.json()
+        assert (job["registered"], job["rejected"], job["already_registered"]) == (2, 1, 1), job["report"]
+    async with engines["registry"].connect() as conn:
+        registered = (await conn.execute(text(
+            "SELECT child_id::text, outcome FROM census_import_rows WHERE import_id = :id ORDER BY row_number"
+        ), {"id": job["id"]})).all()
+        audited = (await conn.execute(text(
+            "SELECT record_id, subject, role, action, kind, purpose FROM audit_log WHERE purpose = :id ORDER BY id"
+        ), {"id": job["id"]})).all()
+    children = [c for c, outcome in registered if outcome == "registered"]
+    assert [o for _, o in registered] == ["registered", "registered", "rejected", "already_registered"]
+    assert sorted(a.record_id for a in audited) == sorted(children)
+    assert {(a.subject, a.role, a.action, a.kind) for a in audited} == {("clerk-census", "census_import", "create", "child")}
+    for child_id in children:
+        written, records = await _xmins(engines["registry"], child_id)
+        assert records == [("create", written)]  # in the transaction that wrote the child

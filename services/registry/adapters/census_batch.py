@@ -5,7 +5,7 @@ definition of what a registration writes: the child and its events). Run
 against ``BatchUnitOfWork``, its writes are kept in memory instead of being
 executed one by one; a row's writes are kept only if it committed, and the
 import then inserts a whole chunk's children and outbox rows in a few
-statements of one transaction. Reads go to the chunk's transaction.
+statements of one transaction (its audit_log rows too). Reads go to the chunk's transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from services.registry.domain.model import Child
 from services.registry.service_layer.unit_of_work import RegistryUnitOfWork
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.outbox import Outbox
+from shared.security.audit import Action, audit_log, entries
 
 
 class RowWrites:
@@ -73,19 +74,26 @@ class _BufferedOutbox(Outbox):
         return envelope
 
 
+AUDIT_ROLE = "census_import"  # audit_log.role of a census registration
+
+
 class BatchUnitOfWork(RegistryUnitOfWork):
     """The registry's unit of work over a ``RowWrites``: ``uow.session.committed`` after it commits.
     ``open_id_numbers`` (keyed hash -> child) holds the ID numbers on open archives that the chunk's
     rows carry; the caller adds each registered row's."""
 
-    def __init__(self, writes: RowWrites, outbox: Outbox, open_id_numbers: dict[str, UUID]) -> None:
+    def __init__(self, writes: RowWrites, outbox: Outbox, open_id_numbers: dict[str, UUID], *, actor: str, import_id: UUID) -> None:
         self.open_id_numbers = open_id_numbers
+        self.actor, self.import_id = actor, import_id
         super().__init__(lambda: writes, _BufferedOutbox(outbox.table, outbox.producer, outbox.namespace))
 
     def bind(self, session) -> None:
         super().bind(session)
         self.children = _BufferedChildren(session, self.open_id_numbers)
 
-    async def audit(self, action, kind, record_ids) -> None:
-        """Not in the audit log: the import's own rows record who registered which child
-        (``census_imports.actor``, ``census_keys``: the row of which roster made which child)."""
+    async def audit(self, action: Action, kind: str, record_ids) -> None:
+        """On record like the row's other writes (kept, then one COPY a chunk, in the chunk's
+        transaction): the importing user (``census_imports.actor``; role ``census_import``: the import
+        keeps no role) and the import's id as purpose. A chunk may run in a worker, outside any request."""
+        self.session.staged[audit_log].extend(
+            entries(action, kind, record_ids, subject=self.actor, role=AUDIT_ROLE, purpose=str(self.import_id)))

@@ -290,7 +290,7 @@ class CensusImporter:
             if c.key in existing:  # registered before, or by an earlier row of this roster
                 outcomes[c.row] = _already(c.row, existing[c.key])
                 continue
-            uow = BatchUnitOfWork(RowWrites(session), self.outbox, open_id_numbers)
+            uow = BatchUnitOfWork(RowWrites(session), self.outbox, open_id_numbers, actor=job.actor, import_id=job.id)
             try:
                 child = await register_child(uow, c.body, actor=job.actor, vault=self.vault)
             except RuleViolation as v:
