@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Callable
 
 from redis.asyncio import Redis
-from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, func, select, text, update
+from sqlalchemy import BigInteger, Column, DateTime, Index, MetaData, Table, Text, event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared import correlation, tracing
@@ -26,6 +27,7 @@ from shared.tasks import sleep_unless_stopped
 log = logging.getLogger("shouhu.outbox")
 
 DATA_FIELD = "__data__"  # the field FastStream's stream parser reads the body from
+_WAKE_ARMED = "shouhu.outbox.wake_armed"  # session.info: this session's next commit wakes the relay
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -44,10 +46,12 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 class Outbox:
-    """Writes events into the caller's transaction."""
+    """Writes events into the caller's transaction. ``wake`` (the relay's) is called once that
+    transaction has committed, so its rows are published at once, not at the relay's next poll."""
 
-    def __init__(self, table: Table, producer: str, stream_namespace: str = "") -> None:
-        self.table, self.producer, self.namespace = table, producer, stream_namespace
+    def __init__(self, table: Table, producer: str, stream_namespace: str = "", *,
+                 wake: Callable[[], None] | None = None) -> None:
+        self.table, self.producer, self.namespace, self.wake = table, producer, stream_namespace, wake
 
     def row(
         self, event_type: EventType, data, *, aggregate_id: str, aggregate_version: int, region_code: str,
@@ -70,7 +74,22 @@ class Outbox:
     async def add(self, session: AsyncSession, event_type: EventType, data, **fields) -> EventEnvelope:
         envelope, row = self.row(event_type, data, **fields)
         await session.execute(self.table.insert().values(**row))
+        self.wake_after_commit(session)
         return envelope
+
+    def wake_after_commit(self, session: AsyncSession) -> None:
+        """Wake the relay when ``session``'s transaction commits (once, however many rows it wrote;
+        a rollback wakes nothing, or the session's next commit: a look at an empty outbox)."""
+        if self.wake is None or session.info.get(_WAKE_ARMED):
+            return
+        session.info[_WAKE_ARMED] = True
+        wake = self.wake
+
+        def committed(sync_session) -> None:
+            sync_session.info.pop(_WAKE_ARMED, None)
+            wake()
+
+        event.listen(session.sync_session, "after_commit", committed, once=True)
 
 
 class OutboxRelay:
@@ -88,6 +107,13 @@ class OutboxRelay:
         self.engine, self.redis, self.table = engine, redis, table
         self.batch_size, self.poll = batch_size, poll_ms / 1000
         self.lock_key = zlib.crc32(f"shouhu.outbox.{service}".encode())
+        # Set by a commit in this process that wrote outbox rows (Outbox(wake=relay.wake)); the poll
+        # stays for rows committed by other processes and for a relay that stood by (the lock).
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Publish now: rows were committed (called from the committing session's after_commit)."""
+        self._woken.set()
 
     async def publish_batch(self) -> int:
         t = self.table
@@ -124,6 +150,7 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self._woken.clear()  # before looking: a commit while we publish makes the pause below end at once
             try:
                 if await self.publish_batch() == self.batch_size:
                     continue  # more waiting: no pause
@@ -131,4 +158,4 @@ class OutboxRelay:
                 log.warning("outbox relay failed; will retry", extra=log_fields(error=type(exc).__name__))
                 await sleep_unless_stopped(stop, 1.0)
                 continue
-            await sleep_unless_stopped(stop, self.poll)
+            await sleep_unless_stopped(stop, self.poll, self._woken)

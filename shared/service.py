@@ -87,7 +87,10 @@ class Runtime:
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def uow(self) -> SqlUnitOfWork:
-        outbox = Outbox(self.spec.outbox, self.spec.name, self.settings.stream_namespace) if self.spec.outbox is not None else None
+        outbox = Outbox(
+            self.spec.outbox, self.spec.name, self.settings.stream_namespace,
+            wake=self.relay.wake if self.relay is not None else None,  # published on commit, not at the next poll
+        ) if self.spec.outbox is not None else None
         return self.spec.uow_class(self.sessionmaker, outbox)
 
 
