@@ -164,3 +164,55 @@ async def test_purge_closed_deidentifies_archives_closed_longer_than_the_retenti
             ), {"id": old})).scalars().all()
         last = json.loads(cards[-1])["data"]
         assert last["child_name"] == protection.PLACEHOLDER and last["guardian"] == {"name": None, "phone": None}
+
+
+async def test_purge_drops_the_rosters_of_imports_finished_longer_than_the_retention_period(settings, engines):
+    """The roster goes, the import's counts and row outcomes stay, and its report answers 410 naming it."""
+    from tests.integration.registry_census.rosters import csv_bytes, good, row
+
+    county = fresh_county()
+    township, village = f"{county}001", f"{county}001001"
+    clerk = token(settings, Role.township, township)
+    rosters = {
+        # No ID numbers: a number is on one open archive only, and the tests share a database.
+        "old": [row(good(1, village, id_number=None), 姓名="覃旧名单"), row(good(2, village, id_number=None), 性别="未知")],
+        "recent": [row(good(3, village, id_number=None), 姓名="覃新名单")],
+    }
+    today = today_local()
+    async with running_app(REGISTRY, settings) as (app, client):
+        jobs = {}
+        for which, rows in rosters.items():
+            r = await client.post("/api/v1/imports/census", files={"file": ("名单.csv", csv_bytes(rows))}, headers=clerk)
+            assert r.status_code == 201, r.text
+            jobs[which] = r.json()
+        async with engines["registry"].begin() as conn:  # finished 31 days ago: past a retention of 30
+            await conn.execute(text("UPDATE census_imports SET finished_at = now() - interval '31 days' WHERE id = :id"),
+                               {"id": jobs["old"]["id"]})
+
+        assert await protection.purge_rosters(app.state.runtime.uow, retention_days=30, today=today) >= 1
+        assert await protection.purge_rosters(app.state.runtime.uow, retention_days=30, today=today) == 0
+
+        async with engines["registry"].connect() as conn:
+            stored = {w: dict((await conn.execute(text("SELECT * FROM census_imports WHERE id = :id"), {"id": j["id"]})).mappings().one())
+                      for w, j in jobs.items()}
+        old = stored["old"]
+        assert bytes(old["content"]) == b"" and old["content_key"] == f"purged:{today.isoformat()}"
+        assert (old["registered"], old["rejected"], old["rows_total"]) == (1, 1, 2)  # the counts stay
+        assert stored["recent"]["content_key"] == IdVault.from_settings(settings).keys.current
+        assert len(bytes(stored["recent"]["content"])) > 0
+        # Nothing to re-seal in a purged roster (and the recent one is under the current key).
+        assert await protection.rotate_roster_keys(app.state.runtime.uow, IdVault.from_settings(settings), region=county) == 0
+
+        progress = await client.get(f"/api/v1/imports/{jobs['old']['id']}", headers=clerk)
+        assert progress.status_code == 200
+        assert [(x["row"], x["outcome"]) for x in progress.json()["report"]] == [(3, "rejected")]  # outcome and reason stay
+        assert progress.json()["report"][0]["errors"][0]["column"] == "性别"
+        gone = await client.get(f"/api/v1/imports/{jobs['old']['id']}/report.xlsx", headers=clerk)
+        assert gone.status_code == 410, gone.text
+        detail = gone.json()["detail"]
+        assert jobs["old"]["id"] in detail["message_zh"] and jobs["old"]["id"] in detail["message_en"]
+        assert "purged under retention" in detail["message_en"] and "保存期限" in detail["message_zh"]
+        recent = await client.get(f"/api/v1/imports/{jobs['recent']['id']}/report.xlsx", headers=clerk)
+        assert recent.status_code == 200
+        audit = await client.get("/api/v1/audit", params={"record_id": jobs["old"]["id"]}, headers=token(settings))
+        assert audit.json() == []  # nothing left the system: no export on record

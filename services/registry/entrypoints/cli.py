@@ -33,11 +33,14 @@ def _run(work) -> int:
 
 @app.command("purge-closed")
 def purge_closed() -> None:
-    """去标识化: remove names, phones, ID data and growth notes' text from archives closed longer than SHOUHU_RETENTION_DAYS."""
-    from services.registry.service_layer.protection import purge_closed as purge
+    """去标识化: remove names, phones, ID data and growth notes' text from archives closed longer than SHOUHU_RETENTION_DAYS,
+    and the stored rosters of census imports finished longer ago than that."""
+    from services.registry.service_layer.protection import purge_closed as purge, purge_rosters
 
     n = _run(lambda uow, s: purge(uow, retention_days=s.retention_days, today=today_local()))
     typer.echo(f"去标识化 de-identified: {n}")
+    n = _run(lambda uow, s: purge_rosters(uow, retention_days=s.retention_days, today=today_local()))
+    typer.echo(f"摸底名单已删除 census rosters purged: {n}")
 
 
 @app.command("rotate-keys")

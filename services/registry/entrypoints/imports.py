@@ -121,7 +121,7 @@ async def get_import(
 
 @router.get("/{import_id}/report.xlsx", summary="导入结果表 The roster with an 错误 column (xlsx)",
             description="The file carries names and ID numbers: each download is on record (audit log, export) "
-            "and watermarked with who exported it and when.")
+            "and watermarked with who exported it and when. 410 once the roster was dropped under retention.")
 async def import_report(import_id: UUID, request: Request, principal: Importer) -> Response:
     t, r = census_imports, census_import_rows
     rt = request.app.state.runtime
@@ -136,8 +136,16 @@ async def import_report(import_id: UUID, request: Request, principal: Importer) 
         )).all()
     errors = {row.row_number: row.errors for row in rows}
     vault, mark = IdVault.from_settings(rt.settings), Watermark.of(principal)
-    content = await asyncio.to_thread(lambda: roster_rules.report(
-        census.open_roster(census.stored_roster(vault, import_id, job.content, job.content_key)), errors, mark))
+    try:
+        content = await asyncio.to_thread(lambda: roster_rules.report(
+            census.open_roster(census.stored_roster(vault, import_id, job.content, job.content_key)), errors, mark))
+    except census.RosterPurged as gone:
+        raise HTTPException(status.HTTP_410_GONE, detail={
+            "message_zh": f"导入 {import_id} 的摸底名单已按保存期限删除（{gone.on}），结果表无法再生成；导入统计与各行结果仍可查询",
+            "message_en": f"roster purged under retention: import {import_id}'s roster was dropped on {gone.on}, so its report "
+                          f"cannot be built; the import's counts and row outcomes remain (GET /api/v1/imports/{import_id})",
+            "import_id": str(import_id),
+        }) from None
     await audit_now(request, Action.export, "census_import", [import_id])  # names leave the system: on record
     return _xlsx(content, f"{job.filename.rsplit('.', 1)[0]}-导入结果.xlsx")
 

@@ -65,6 +65,19 @@ def template() -> bytes:
     return census.template(REQUIRED)
 
 
+# ``content_key`` of a roster dropped under retention (``protection.purge_rosters``), followed by the
+# day it was dropped; ``content`` is then empty. Never a key's id: those have no colon.
+PURGED = "purged:"
+
+
+class RosterPurged(Exception):
+    """The roster of a finished import was dropped under retention; its counts and row outcomes stay."""
+
+    def __init__(self, import_id: UUID, on: str) -> None:
+        super().__init__(import_id)
+        self.import_id, self.on = import_id, on
+
+
 def stored_roster(vault: IdVault, import_id: UUID, content: bytes, content_key: str | None) -> bytes:
     """The roster as uploaded, from its ``census_imports`` row.
 
@@ -73,7 +86,10 @@ def stored_roster(vault: IdVault, import_id: UUID, content: bytes, content_key: 
     (``report.xlsx``: the roster with its 错误 column, to correct and upload again) is built from it
     after the import has finished. So the roster stays, sealed with the ID numbers' key ring (AES-GCM,
     bound to the import's id) and re-sealed by ``rotate-keys``. ``content_key`` None: stored in clear
-    before migration 0007 (read as is until ``rotate-keys`` seals it)."""
+    before migration 0007 (read as is until ``rotate-keys`` seals it). Raises RosterPurged once
+    retention has dropped it."""
+    if content_key is not None and content_key.startswith(PURGED):
+        raise RosterPurged(import_id, content_key.removeprefix(PURGED))
     return content if content_key is None else vault.open_roster(content, import_id)
 
 

@@ -1,5 +1,6 @@
 """Protection of the child's data (个人信息保护): the guardian's consent (知情同意), de-identification of
-closed archives after the retention period (去标识化), and re-sealing ID numbers under the newest key."""
+closed archives and dropping finished imports' rosters after the retention period (去标识化), and
+re-sealing ID numbers under the newest key."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import asyncio
 from datetime import date, timedelta
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from services.registry.adapters.id_vault import IdVault
 from services.registry.adapters.orm import census_imports
 from services.registry.domain.model import Child
-from services.registry.service_layer.census import stored_roster
+from services.registry.service_layer.census import PURGED, stored_roster
 from services.registry.service_layer.handlers import ChildNotFound, contact_card, emit, open_child
+from shared.clock import end_of_day
 from shared.contracts.registry_v1 import (
     ARCHIVE_DEIDENTIFIED,
     CHILD_CONTACTS,
@@ -85,6 +87,30 @@ async def purge_closed(uow_factory, *, retention_days: int, today: date, actor: 
             return done
 
 
+async def purge_rosters(uow_factory, *, retention_days: int, today: date) -> int:
+    """Drop the stored roster (``census_imports.content``: names, ID numbers, phones) of every import
+    finished ``retention_days`` or more days ago (days counted as ``purge_closed`` counts them); returns
+    how many. The import keeps its counts, its rows' outcomes and reasons (no personal data) and the
+    natural keys that keep a child from being registered twice; its report.xlsx answers 410
+    (``census.RosterPurged``). A roster a transaction (a roster may be 100 MB)."""
+    t = census_imports
+    done = 0
+    while True:
+        async with uow_factory() as uow:
+            purged = await uow.session.scalar(
+                select(t.c.id).where(
+                    t.c.status == "done", t.c.finished_at < end_of_day(today - timedelta(days=retention_days)),
+                    ~func.coalesce(t.c.content_key, "").startswith(PURGED),
+                ).order_by(t.c.finished_at).limit(1).with_for_update(skip_locked=True)
+            )
+            if purged is None:
+                return done
+            await uow.session.execute(update(t).where(t.c.id == purged).values(
+                content=b"", content_key=f"{PURGED}{today.isoformat()}", updated_at=func.now()))
+            await uow.commit()
+        done += 1
+
+
 async def rotate_keys(uow_factory, vault: IdVault, *, region: str = "") -> int:
     """Re-seal every ID number (of ``region``: a county at a time, if wished) sealed with an older key
     under the newest; returns how many. Once it has run everywhere, the older keys can be taken out of
@@ -114,7 +140,8 @@ async def rotate_roster_keys(uow_factory, vault: IdVault, *, region: str = "") -
         async with uow_factory() as uow:
             row = (await uow.session.execute(
                 select(t.c.id, t.c.content, t.c.content_key)
-                .where(t.c.content_key.is_distinct_from(vault.keys.current), t.c.region.startswith(region, autoescape=True))
+                .where(t.c.content_key.is_distinct_from(vault.keys.current), t.c.region.startswith(region, autoescape=True),
+                       ~func.coalesce(t.c.content_key, "").startswith(PURGED))  # dropped: nothing to re-seal
                 .order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
             )).first()
             if row is None:
