@@ -34,8 +34,9 @@ async def wait_until(check: Callable[[], Awaitable[bool]], *, timeout: float = 2
         await asyncio.sleep(0.05)
 
 
-def token(settings: Settings, role: Role = Role.admin, region: str = "") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, role=role, region=region)}"}
+def token(settings: Settings, role: Role = Role.admin, region: str = "", school: str | None = None) -> dict[str, str]:
+    """``school``: a school token's ``school`` claim (without one it reaches no child)."""
+    return {"Authorization": f"Bearer {issue_token(settings, role=role, region=region, school=school)}"}
 
 
 @asynccontextmanager

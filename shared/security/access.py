@@ -20,6 +20,7 @@ REGION_SCOPE = "region:"  # followed by the principal's division-code prefix (""
 # policies, e.g. visits' pairings and disclosures); "" narrows nothing (the offices, 'system').
 HELPER_NARROWING = "helper:"  # followed by the helper's login (the token's subject): their paired children
 AGENCY_NARROWING = "agency:"  # followed by the agency's kind ("" without one: no case): cases disclosed to it
+SCHOOL_NARROWING = "school:"  # followed by the school's id (the ``school`` claim; "" without one: no child): its pupils
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,16 @@ class Access:
             return HELPER_NARROWING + p.subject
         if p.role == "agency":
             return AGENCY_NARROWING + (p.agency_kind or "")
+        if p.role == "school":
+            return SCHOOL_NARROWING + (p.school or "")
         return ""
+
+    @property
+    def school(self) -> str | None:
+        """The school a school user (班主任, 德育处) is narrowed to: its ``school`` claim, "" for a school
+        token without one (it sees no child); None for every other role (not narrowed to a school)."""
+        p = self.principal
+        return (p.school or "") if p is not None and p.role == "school" else None
 
 
 _current: ContextVar[Access | None] = ContextVar("shouhu_access", default=None)
@@ -72,6 +82,19 @@ def accessing(access: Access | None) -> Iterator[None]:
 def db_scope() -> str:
     access = _current.get()
     return SYSTEM_SCOPE if access is None else access.scope
+
+
+def current_school() -> str | None:
+    """The school the current request is narrowed to (``Access.school``); None for other roles and the service's own work."""
+    access = _current.get()
+    return None if access is None else access.school
+
+
+def school_allows(school_id: str | None) -> bool:
+    """Whether the current request reaches a child enrolled at ``school_id`` (in code, as
+    ``shouhu_school_allows`` in PostgreSQL): always, unless a school user's, then its own pupils only."""
+    school = current_school()
+    return school is None or (school != "" and school_id == school)
 
 
 def db_narrowing() -> str:

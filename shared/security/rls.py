@@ -5,17 +5,17 @@ principal: ``region:<prefix>``; ``system`` for the service's own workers; ``none
 without a verified principal). The policies on the tables holding children's data let a row through
 only when its place code starts with the prefix, so a query whose service-layer check was forgotten
 still returns nothing outside the caller's area. Beside it, ``shouhu.narrow`` names a narrower
-reach inside the area (``helper:<login>``, ``agency:<kind>``, "" for everyone else), which a service
+reach inside the area (``helper:<login>``, ``agency:<kind>``, ``school:<id>``, "" for everyone else), which a service
 enforces with restrictive policies of its own (``narrow``: visits' pairings and disclosures).
 Superusers and the tables' owner without FORCE bypass RLS: the migrations FORCE it, and the
 services must connect as a non-superuser role."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, text
+from sqlalchemy import event, false, text
 from sqlalchemy.orm import Session
 
-from shared.security.access import db_narrowing, db_scope
+from shared.security.access import current_school, db_narrowing, db_scope
 
 SCOPE_FUNCTION = """
 CREATE OR REPLACE FUNCTION shouhu_scope_allows(place text) RETURNS boolean
@@ -63,17 +63,40 @@ LANGUAGE sql STABLE AS $$ SELECT coalesce(current_setting('shouhu.narrow', true)
 """
 
 
-def narrow(op, table: str, allows: str, *, update: str | None = None) -> None:
+def narrow(op, table: str, allows: str, *, update: str | None = None, read: str | None = None,
+           name: str = "shouhu_narrow") -> None:
     """Restrictive policies on ``table`` beside its area policies (a row must pass both): ``allows``
     an SQL expression of the row, true when ``shouhu_narrowing()`` is '' (the offices, 'system').
-    ``update``: what an update's old row must pass, when it differs; the new row need not (a case closed)."""
+    ``update``: what an update's old row must pass, when it differs; the new row need not (a case closed).
+    ``read``: what a row must pass to be read, when it differs (a row moving out, ``MOVED``).
+    ``name``: the policies' prefix, for a second set on the same table (``shouhu_school``)."""
     for statement in (
-        f"CREATE POLICY shouhu_narrow_read ON {table} AS RESTRICTIVE FOR SELECT USING ({allows})",
-        f"CREATE POLICY shouhu_narrow_insert ON {table} AS RESTRICTIVE FOR INSERT WITH CHECK ({allows})",
-        f"CREATE POLICY shouhu_narrow_update ON {table} AS RESTRICTIVE FOR UPDATE USING ({update or allows}) WITH CHECK (true)",
-        f"CREATE POLICY shouhu_narrow_delete ON {table} AS RESTRICTIVE FOR DELETE USING ({allows})",
+        f"CREATE POLICY {name}_read ON {table} AS RESTRICTIVE FOR SELECT USING ({read or allows})",
+        f"CREATE POLICY {name}_insert ON {table} AS RESTRICTIVE FOR INSERT WITH CHECK ({allows})",
+        f"CREATE POLICY {name}_update ON {table} AS RESTRICTIVE FOR UPDATE USING ({update or allows}) WITH CHECK (true)",
+        f"CREATE POLICY {name}_delete ON {table} AS RESTRICTIVE FOR DELETE USING ({allows})",
     ):
         op.execute(statement)
+
+
+# A school's reach (shouhu.narrow 'school:<id>'): its pupils; true for every other narrowing.
+SCHOOL_FUNCTION = """
+CREATE OR REPLACE FUNCTION shouhu_school_allows(school text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT NOT starts_with(shouhu_narrowing(), 'school:')
+        OR (substr(shouhu_narrowing(), 8) <> '' AND school = substr(shouhu_narrowing(), 8))
+$$
+"""
+
+
+def school_filter(school_column) -> list:
+    """The service layer's school narrowing for a query (the same rule as ``shouhu_school_allows``):
+    nothing for other roles and the service's own work; a school user's pupils; no row for a school
+    token without a ``school`` claim."""
+    school = current_school()
+    if school is None:
+        return []
+    return [school_column == school] if school else [false()]
 
 
 MOVING_FUNCTION = """
@@ -93,10 +116,19 @@ def let_move_out(op, table: str, place_column: str) -> None:
     notes the moved rows (only rows the caller could update reach it) in ``shouhu.moving``, local to
     the transaction, and a permissive read policy lets those rows through until it ends."""
     op.execute(MOVING_FUNCTION)
-    op.execute(f"CREATE TRIGGER shouhu_note_moving BEFORE UPDATE OF {place_column} ON {table} "
-               "FOR EACH ROW WHEN (OLD.{0} IS DISTINCT FROM NEW.{0}) EXECUTE FUNCTION shouhu_note_moving()".format(place_column))
-    op.execute(f"CREATE POLICY shouhu_scope_moving ON {table} FOR SELECT "
-               "USING (id::text = ANY (string_to_array(current_setting('shouhu.moving', true), ',')))")
+    note_moves(op, table, place_column, trigger="shouhu_note_moving")
+    op.execute(f"CREATE POLICY shouhu_scope_moving ON {table} FOR SELECT USING ({MOVED})")
+
+
+# The rows an update of this transaction moved (``shouhu.moving``, noted by ``note_moves``).
+MOVED = "id::text = ANY (string_to_array(current_setting('shouhu.moving', true), ','))"
+
+
+def note_moves(op, table: str, column: str, *, trigger: str | None = None) -> None:
+    """A trigger noting in ``shouhu.moving`` the rows of ``table`` whose ``column`` an update changes
+    (``let_move_out``'s: the place; also a school, for a transfer to another school)."""
+    op.execute(f"CREATE TRIGGER {trigger or 'shouhu_note_moving_' + column} BEFORE UPDATE OF {column} ON {table} "
+               f"FOR EACH ROW WHEN (OLD.{column} IS DISTINCT FROM NEW.{column}) EXECUTE FUNCTION shouhu_note_moving()")
 
 
 def keep_moves_in(op, table: str) -> None:
@@ -104,9 +136,9 @@ def keep_moves_in(op, table: str) -> None:
     op.execute(f"DROP TRIGGER IF EXISTS shouhu_note_moving ON {table}")
 
 
-def unnarrow(op, table: str) -> None:
+def unnarrow(op, table: str, *, name: str = "shouhu_narrow") -> None:
     for kind in ("read", "insert", "update", "delete"):
-        op.execute(f"DROP POLICY IF EXISTS shouhu_narrow_{kind} ON {table}")
+        op.execute(f"DROP POLICY IF EXISTS {name}_{kind} ON {table}")
 
 
 def unprotect(op, table: str) -> None:

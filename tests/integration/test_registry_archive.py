@@ -282,7 +282,7 @@ async def test_a_transfer_carries_the_old_and_new_place_and_the_child_leaves_the
 
 
 async def test_absences_returns_and_enrolment_are_recorded_once_each_with_their_events(settings, engines, county):
-    headers = token(settings, Role.school, county)
+    headers = token(settings, Role.school, county, school="school-1")  # the school of child_payload's child
     day = lambda n: (TODAY - timedelta(days=n)).isoformat()  # noqa: E731
     async with running_app(REGISTRY, settings) as (_, client):
         child = await register(client, settings, village_code=village(county))

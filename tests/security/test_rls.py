@@ -268,3 +268,96 @@ async def test_a_township_transfers_a_child_out_of_its_area_under_row_level_secu
         assert (await client.get(child, headers=token(on_role, Role.township, ours))).status_code == 404
         r = await client.get(child, headers=token(on_role, Role.township, theirs))
         assert r.status_code == 200 and r.json()["village_code"] == f"{theirs}002", r.text
+
+
+# --- a school's narrowing (its pupils: the archive's school_id), registry and visits ------------------
+
+
+def _school(settings, school: str | None, region: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(settings, role=Role.school, subject=f'school-{school}', region=region, school=school)}"}
+
+
+async def _ids(session, table: str, column: str, where: str, **params) -> set:
+    return set((await session.execute(text(f"SELECT {column} FROM {table} WHERE {where}"), params)).scalars())
+
+
+async def test_a_school_scope_sees_only_its_own_pupils_even_with_the_check_removed(settings, as_service_role):
+    """Two schools of one township: under school A's narrowing (raw SQL, no service-layer check) only
+    A's pupils and their growth notes; B's child can be neither updated nor given a note; a school
+    token without a ``school`` claim sees no child. The registry run as that role: school A registers
+    its own pupil (with its school), transfers one to school B, then no longer sees it; B does."""
+    county = fresh_county()
+    township = f"{county}100"
+    async with running_app(REGISTRY, settings) as (_, client):
+        ids = {}
+        for school in ("A", "B"):
+            r = await client.post("/api/v1/children", headers=token(settings), json=child_payload(
+                village_code=f"{township}001", school_id=f"school-{county}-{school}"))
+            assert r.status_code == 201, r.text
+            ids[school] = r.json()["id"]
+        r = await client.post(f"/api/v1/children/{ids['B']}/growth-notes", headers=token(settings),
+                              json={"noted_on": "2026-03-01", "topic": "study", "text": "进步明显"})
+        assert r.status_code == 201, r.text
+
+    sessions = await as_service_role("registry")
+    ours = Principal(subject="teacher", role=Role.school, region=township, school=f"school-{county}-A")
+    in_county = "village_code LIKE :c"
+    with accessing(Access(ours)):
+        async with sessions() as session, session.begin():
+            assert await _ids(session, "children", "id::text", in_county, c=f"{county}%") == {ids["A"]}
+            assert await _ids(session, "growth_notes", "id", "child_id = :k", k=uuid.UUID(ids["B"])) == set()
+            changed = await session.execute(text("UPDATE children SET class_name = 'x' WHERE id = :id"), {"id": ids["B"]})
+            assert changed.rowcount == 0
+            with pytest.raises(DBAPIError, match="row-level security"):
+                await session.execute(text("INSERT INTO growth_notes (id, child_id, noted_on, topic, text, actor) "
+                                           "VALUES (gen_random_uuid(), :k, current_date, 'study', 'x', 't')"), {"k": ids["B"]})
+    without_claim = Principal(subject="teacher", role=Role.school, region=township)
+    with accessing(Access(without_claim)):
+        async with sessions() as session, session.begin():
+            assert await _ids(session, "children", "id", in_county, c=f"{county}%") == set()
+    township_office = Principal(subject="t1", role=Role.township, region=township)
+    with accessing(Access(township_office)):  # the township's office: both schools
+        async with sessions() as session, session.begin():
+            assert await _ids(session, "children", "id::text", in_county, c=f"{county}%") == {ids["A"], ids["B"]}
+
+    on_role = settings.model_copy(update={"registry_database_url": as_service_role.urls["registry"]})
+    school_a, school_b = _school(on_role, f"school-{county}-A", township), _school(on_role, f"school-{county}-B", township)
+    async with running_app(REGISTRY, on_role) as (_, client):
+        r = await client.post("/api/v1/children", headers=school_a, json=child_payload(
+            village_code=f"{township}001", school_id=f"school-{county}-A"))
+        assert r.status_code == 201, r.text
+        child = f"/api/v1/children/{r.json()['id']}"
+        assert (await client.get(child, headers=school_b)).status_code == 404
+        move = {"to_village_code": f"{township}001", "to_school_id": f"school-{county}-B", "effective_on": date.today().isoformat()}
+        r = await client.post(f"{child}/transfer", json=move, headers=school_a)
+        assert r.status_code == 204, r.text
+        assert (await client.get(child, headers=school_a)).status_code == 404
+        r = await client.get(child, headers=school_b)
+        assert r.status_code == 200 and r.json()["school_id"] == f"school-{county}-B", r.text
+
+
+async def test_a_school_scope_sees_only_its_pupils_records_and_cases_in_visits_even_with_the_check_removed(engines, as_service_role):
+    county = fresh_county()
+    s = await _seed_visits(engines["visits"], county)
+    async with engines["visits"].begin() as conn:  # the paired child at school A, the others at B
+        await conn.execute(text("UPDATE children SET school_id = CASE WHEN child_id = :p THEN :a ELSE :b END "
+                                "WHERE village_code = :v"), {"p": s["paired"], "a": f"school-{county}-A",
+                                                             "b": f"school-{county}-B", "v": s["village"]})
+    sessions = await as_service_role("visits")
+    ours = Principal(subject="teacher", role=Role.school, region=f"{county}100", school=f"school-{county}-A")
+    with accessing(Access(ours)):
+        async with sessions() as session, session.begin():
+            assert await _visible(session, "children", "child_id", county) == {s["paired"]}
+            assert set((await session.execute(text("SELECT child_id FROM visit_records WHERE village_code = :v"),
+                                              {"v": s["village"]})).scalars()) == {s["paired"]}
+            assert await _visible(session, "referrals", "id", county) == {s["persuading"]}  # its pupil's case
+            with pytest.raises(DBAPIError, match="row-level security"):  # nor write a record of another school's child
+                await session.execute(text(
+                    "INSERT INTO visit_records (id, child_id, helper_id, helper_role, kind, visited_on, observations, village_code, version, recorded_by) "
+                    "VALUES (gen_random_uuid(), :c, :h, 'class_teacher', 'home_visit', current_date, '[]', :v, 1, 'test')"),
+                    {"c": s["unpaired"], "h": s["helper"], "v": s["village"]})
+    for claimless in (Principal(subject="teacher", role=Role.school, region=f"{county}100"),):
+        with accessing(Access(claimless)):
+            async with sessions() as session, session.begin():
+                assert await _visible(session, "children", "child_id", county) == set()
+                assert await _visible(session, "referrals", "id", county) == set()

@@ -98,7 +98,7 @@ class County:
         region = {Role.admin: "", Role.county_office: self.code, Role.village_supervisor: self.village[place]}.get(
             role, self.township[place])
         claims = {"agency": f"mz-{self.code}", "agency_kind": "civil_affairs"} if role is Role.agency else {}
-        if role is Role.school:
+        if role is Role.school:  # the school of the place's children (County.child)
             claims = {"school": f"school-{place}"}
         subject = f"helper-{place}-{self.code}" if role is Role.helper else f"{role.value}-{place}"
         token = issue_token(self.settings, role=role, subject=subject, region=region, ttl=timedelta(hours=1), **claims)
@@ -269,7 +269,8 @@ async def _correction(c: County, place: str) -> dict:
 
 
 async def _register(c: County, place: str) -> dict:
-    return {"path": "/api/v1/children", "json": child_payload(village_code=c.village[place])}
+    """At the place's school: a school registers its own pupils (another school's: 403, see below)."""
+    return {"path": "/api/v1/children", "json": child_payload(village_code=c.village[place], school_id=f"school-{place}")}
 
 
 DAY = TODAY.isoformat()
@@ -466,3 +467,35 @@ async def test_an_agency_of_another_kind_in_the_same_township_finds_no_case(coun
         r = await county.call("visits", method, path, headers, **kw)
         assert r.status_code == 404, f"{kind} {method} {path}: {r.status_code} {r.text[:200]}"
     assert (await county.call("visits", "GET", case, county.auth(Role.agency))).status_code == 200  # civil affairs does
+
+
+@pytest.mark.parametrize("school", ["school-elsewhere", None])
+async def test_a_school_reaches_only_its_own_pupils(county: County, school):
+    """The matrix's school token carries the school of township A's children (``school`` claim). Another
+    school of the same township, or a school token without the claim, finds none of them: their archives,
+    records and cases are not found (404), lists are empty, and it may not register a child at another
+    school (403 naming school_id)."""
+    token = issue_token(county.settings, role=Role.school, subject=f"school-{school}", region=county.township[OWN],
+                        school=school, ttl=timedelta(hours=1))
+    headers = {"Authorization": f"Bearer {token}"}
+    kid = county.kids[OWN]
+    for service, method, path, kw in (
+        ("registry", "GET", f"/api/v1/children/{kid}", {}),
+        ("registry", "PATCH", f"/api/v1/children/{kid}", {"json": {"class_name": "四年级二班"}}),
+        ("registry", "GET", f"/api/v1/children/{kid}/growth-notes", {}),
+        ("registry", "POST", f"/api/v1/children/{kid}/school-return", {"json": {"returned_on": DAY}}),
+        ("visits", "GET", f"/api/v1/children/{kid}/compliance", {}),
+        ("visits", "GET", f"/api/v1/records/{county.records[OWN]}", {}),
+        ("visits", "GET", f"/api/v1/referrals/{county.referrals[OWN]}", {}),
+        ("visits", "POST", "/api/v1/referrals", {"json": {"child_id": kid, "policy": "hardship"}}),
+    ):
+        r = await county.call(service, method, path, headers, **kw)
+        assert r.status_code == 404, f"{school} {method} {path}: {r.status_code} {r.text[:200]}"
+    for service, path in (("registry", "/api/v1/children"), ("visits", "/api/v1/referrals")):
+        r = await county.call(service, "GET", path, headers)
+        assert r.status_code == 200 and r.json()["items"] == [], f"{school} {path}: {r.text[:200]}"
+    r = await county.call("registry", "POST", "/api/v1/children", headers,
+                          json=child_payload(village_code=county.village[OWN], school_id=f"school-{OWN}"))
+    assert r.status_code == 403 and "school_id" in r.json()["detail"]["message_en"], r.text
+    mine = await county.call("registry", "GET", f"/api/v1/children/{kid}", county.auth(Role.school))
+    assert mine.status_code == 200  # the matrix's own school does

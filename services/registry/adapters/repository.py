@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.adapters.orm import absences, agreements, census_keys, children, growth_notes
 from services.registry.domain.model import Child, name_key
+from shared.security.rls import school_filter
 
 _READ = [c.name for c in children.columns if c.name not in ("created_at", "updated_at", "name_key")]
 _WRITE = [*_READ, "name_key"]
@@ -24,7 +25,9 @@ class ChildRepository:
         await self.session.execute(insert(children).values({k: getattr(child, k) for k in _WRITE}))
 
     async def get(self, child_id: UUID, *, for_update: bool = False) -> Child | None:
-        stmt = select(*[children.c[k] for k in _READ]).where(children.c.id == child_id)
+        # A school user's reach (its pupils) is applied here, for every read of a child by id and in
+        # list and duplicate_groups: the one place the registry narrows a school (RLS does it again).
+        stmt = select(*[children.c[k] for k in _READ]).where(children.c.id == child_id, *school_filter(children.c.school_id))
         row = (await self.session.execute(stmt.with_for_update() if for_update else stmt)).mappings().first()
         return Child(**row) if row else None
 
@@ -86,7 +89,7 @@ class ChildRepository:
                 c.name_key, c.birth_date, township.label("township_code"),
                 func.array_agg(c.id, order_by=(c.created_at, c.id)).label("child_ids"),
             )
-            .where(c.archive_status == "open", c.village_code.startswith(region, autoescape=True))
+            .where(c.archive_status == "open", c.village_code.startswith(region, autoescape=True), *school_filter(c.school_id))
             .group_by(c.name_key, c.birth_date, township)
             # Several archives, and at least one without an ID number to tell them apart.
             .having(and_(func.count() > 1, func.count() > func.count(c.id_number_hash.distinct())))
@@ -100,7 +103,7 @@ class ChildRepository:
         include_closed: bool, limit: int, offset: int,
     ) -> tuple[list[Child], int]:
         c = children.c
-        where = [c.village_code.startswith(region, autoescape=True)]
+        where = [c.village_code.startswith(region, autoescape=True), *school_filter(c.school_id)]
         if not include_closed:
             where.append(c.archive_status == "open")
         if school_id:

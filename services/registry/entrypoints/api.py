@@ -19,6 +19,7 @@ from services.registry.service_layer.guardianship import AgreementNotFound
 from shared.clock import today_local
 from shared.auth import Principal, Role, role_in
 from shared.contracts.registry_v1 import RiskCategory
+from shared.security.access import current_school
 from shared.security.audit import Action, audit_now
 
 router = APIRouter(prefix="/api/v1", tags=["children 儿童档案"])
@@ -79,6 +80,10 @@ async def register_child(body: ChildIn, request: Request, response: Response,
     if not principal.covers(body.village_code):
         raise HTTPException(
             403, detail={"message_zh": "village_code 不在您的辖区内", "message_en": "village_code is outside your area"}
+        )
+    if (school := current_school()) is not None and body.school_id != school:  # a school registers its own pupils
+        raise HTTPException(
+            403, detail={"message_zh": "school_id 不是您的学校", "message_en": "school_id is not your school (the token's school claim)"}
         )
     rt = _runtime(request)
     try:

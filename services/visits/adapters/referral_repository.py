@@ -11,6 +11,7 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.visits.adapters.orm import children
 from services.visits.adapters.referral_orm import (
     child_absences,
     county_calendar,
@@ -24,6 +25,7 @@ from services.visits.adapters.referral_orm import (
 )
 from services.visits.domain.referrals import Absence, Referral
 from services.visits.domain.workdays import Calendar
+from shared.security.rls import school_filter
 
 _COLUMNS = [c.name for c in referrals.columns if c.name != "created_at"]
 
@@ -71,7 +73,10 @@ class ReferralRepository:
         return [_referral(r) for r in (await self.session.execute(stmt.order_by(referrals.c.id).with_for_update())).mappings()]
 
     async def list(self, *, region: str, stage: str | None, policy: str | None, limit: int, offset: int) -> tuple[list[Referral], int]:
-        where = [referrals.c.village_code.startswith(region, autoescape=True)]
+        # A school user's cases: its pupils' (the child's school, as commands.school_reaches and RLS).
+        mine = school_filter(children.c.school_id)
+        where = [referrals.c.village_code.startswith(region, autoescape=True),
+                 *([referrals.c.child_id.in_(select(children.c.child_id).where(*mine))] if mine else [])]
         if stage:
             where.append(referrals.c.stage == stage)
         if policy:

@@ -206,7 +206,7 @@ async def record_visit(body: s.RecordIn, request: Request, response: Response, p
 async def get_record(record_id: UUID, request: Request, principal: Recorder) -> s.RecordOut:
     async with _uow(request) as uow:
         record = await uow.records.get(record_id)
-        if record is None or not record.village_code.startswith(principal.region):
+        if record is None or not record.village_code.startswith(principal.region) or not await commands.school_reaches(uow, record.child_id):
             raise _http(NotFound("record_id"))
         await _call(commands.helper_in(uow, record.helper_id, principal.region, _account(principal)))
         corrections = await uow.records.corrections(record_id)

@@ -15,7 +15,7 @@ from services.visits.domain.errors import NotFound, Refusal
 from services.visits.domain.referrals import Referral, county_policies
 from services.visits.entrypoints.api import County, Office, RuleWriter, _call, _http, _in_county, _uow
 from services.visits.service_layer import referrals
-from services.visits.service_layer.commands import visible
+from services.visits.service_layer.commands import school_reaches, visible
 from shared.auth import Principal, Role, role_in
 from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
 from shared.errors import bilingual
@@ -105,7 +105,7 @@ _ANSWERED_BY = ("report",)
 
 async def _case(uow, referral_id: UUID, principal: Principal, *, for_update: bool = False, answering: bool = False) -> Referral:
     r = await uow.referrals.get(referral_id, for_update=for_update)
-    if r is None or not principal.covers(r.village_code):
+    if r is None or not principal.covers(r.village_code) or not await school_reaches(uow, r.child_id):
         raise NotFound("referral_id")
     if principal.role is Role.agency:
         if not r.is_open or r.stage == ReferralStage.persuasion:

@@ -17,6 +17,7 @@ from services.visits.domain.model import (
 from services.visits.domain.rules import VisitRule, check_rule, new_version
 from services.visits.domain.windows import Term
 from services.visits.service_layer import referrals, schedule
+from shared.security.access import current_school, school_allows
 from shared.contracts.visits_v1 import (
     ACTIVITY_RECORDED, CONCERN_RAISED, PAIRING_ENDED, PAIRING_STARTED, RECORD_CORRECTED, RECORD_CREATED,
     ActivityRecorded, ConcernRaised, HelperRole, Observation, PairingEnded, PairingEndReason, PairingStarted,
@@ -30,11 +31,20 @@ def visible(region: str, code: str) -> bool:
     return code.startswith(region) or region.startswith(code)
 
 
+async def school_reaches(uow, child_id: UUID) -> bool:
+    """A school user (班主任, 德育处) reaches its own pupils only (``school_allows``: the token's
+    ``school`` claim, none without one), their records and cases; everyone else: true, no lookup."""
+    if current_school() is None:
+        return True
+    child = await uow.children.get(child_id)
+    return child is not None and school_allows(child.school_id)
+
+
 async def child_in(uow, child_id: UUID, region: str, *, field: str = "child_id") -> ChildPlace:
     """The child, when known and in the caller's area."""
     child = await uow.children.get(child_id)
-    if child is None or not child.village_code.startswith(region):
-        raise NotFound(field)
+    if child is None or not child.village_code.startswith(region) or not school_allows(child.school_id):
+        raise NotFound(field)  # a school user: its own pupils only
     return child
 
 
@@ -114,7 +124,7 @@ async def end_pairing(uow, pairing_id: UUID, ended_on: date, *, region: str, act
     async with uow:
         pairing = await uow.pairings.get(pairing_id, for_update=True)
         child = pairing and await uow.children.get(pairing.child_id)
-        if child is None or not child.village_code.startswith(region):
+        if child is None or not child.village_code.startswith(region) or not school_allows(child.school_id):
             raise NotFound("pairing_id")
         if pairing.ended_on is not None:
             raise Refusal("already_ended", "该结对已解除", "this pairing has already ended", "pairing_id")
@@ -217,7 +227,7 @@ async def record_visit(uow, data: dict, concerns: list[dict], *, region: str, ac
 
 async def _replayed(uow, known: VisitRecord, data: dict, region: str, account: str | None) -> VisitRecord:
     """The record a client_id already names, when it is this writer's record of this child."""
-    if not known.village_code.startswith(region):
+    if not known.village_code.startswith(region) or not await school_reaches(uow, known.child_id):
         raise NotFound("client_id")
     await helper_in(uow, known.helper_id, region, account)
     if (known.helper_id, known.child_id) != (data["helper_id"], data["child_id"]):
@@ -232,6 +242,8 @@ async def correct_record(uow, record_id: UUID, changes: dict, concerns: list[dic
     async with uow:
         record = await uow.records.get(record_id, for_update=True)
         if record is None or not record.village_code.startswith(region):
+            raise NotFound("record_id")
+        if not await school_reaches(uow, record.child_id):
             raise NotFound("record_id")
         helper = await helper_in(uow, record.helper_id, region, account)
         check_consent((await uow.children.get(record.child_id)).withdrawal, helper.role)

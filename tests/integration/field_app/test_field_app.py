@@ -83,7 +83,7 @@ async def test_a_class_teacher_records_a_talk_and_reports_an_absence(field, brow
     pupil = await field.child("张伟", school_id=school, class_name=klass)
     other_class = await field.child("赵敏", school_id=school, class_name="五年级一班")
     await field.helper("class_teacher", "teacher-zhang", school_id=school, class_name=klass)  # paired with the class by visits
-    context, page = await field.phone(browser, field.token(Role.school, field.county, "teacher-zhang"))
+    context, page = await field.phone(browser, field.token(Role.school, field.county, "teacher-zhang", school=school))
     try:
         pupils = page.locator("[data-test=pupils]")
         await expect(pupils).to_contain_text("张伟")
@@ -228,7 +228,7 @@ async def test_a_class_teacher_records_two_refusals_on_an_open_case_and_it_is_re
         return case.get("stage") == stage
 
     await wait_until(lambda: stage_is("persuasion"), what="the case opened by the absences")
-    context, page = await field.phone(browser, field.token(Role.school, field.county, "teacher-wang"))
+    context, page = await field.phone(browser, field.token(Role.school, field.county, "teacher-wang", school=school))
     try:
         row = page.locator(f"[data-test=referrals] [data-referral='{case['id']}']")
         await expect(row).to_contain_text("王小军")
