@@ -25,6 +25,7 @@ from services.visits.adapters.referral_orm import (
 )
 from services.visits.domain.referrals import Absence, Referral
 from services.visits.domain.workdays import Calendar
+from shared.db import among
 from shared.security.rls import school_filter
 
 _COLUMNS = [c.name for c in referrals.columns if c.name != "created_at"]
@@ -71,6 +72,12 @@ class ReferralRepository:
         if policy:
             stmt = stmt.where(referrals.c.policy == policy)
         return [_referral(r) for r in (await self.session.execute(stmt.order_by(referrals.c.id).with_for_update())).mappings()]
+
+    async def open_of_children(self, child_ids: list[UUID]) -> list[Referral]:
+        """The open cases of these children (every policy), locked, in one statement."""
+        stmt = select(referrals).where(among(referrals.c.child_id, "child_ids"), referrals.c.stage != "closed")
+        rows = await self.session.execute(stmt.order_by(referrals.c.id).with_for_update(), {"child_ids": child_ids})
+        return [_referral(r) for r in rows.mappings()]
 
     async def list(self, *, region: str, stage: str | None, policy: str | None, limit: int, offset: int) -> tuple[list[Referral], int]:
         # A school user's cases: its pupils' (the child's school, as commands.school_reaches and RLS).

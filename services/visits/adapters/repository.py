@@ -229,6 +229,18 @@ class PairingRepository:
         )
         return [(_pairing({k: r[k] for k in r.keys() if k != "role"}), HelperRole(r["role"])) for r in rows.mappings()]
 
+    async def helpers_of(self, child_ids: list[UUID]) -> dict[UUID, list[UUID]]:
+        """The helpers of each child's pairings not ended, in the order of ``active`` (locked alike), in one statement."""
+        rows = await self.session.execute(
+            select(pairings.c.child_id, pairings.c.helper_id)
+            .where(pairings.c.ended_on.is_(None), among(pairings.c.child_id, "child_ids"))
+            .order_by(pairings.c.started_on, pairings.c.id).with_for_update(), {"child_ids": child_ids}
+        )
+        out: dict[UUID, list[UUID]] = defaultdict(list)
+        for child_id, helper_id in rows.all():
+            out[child_id].append(helper_id)
+        return out
+
     async def paired_on(self, helper_id: UUID, child_id: UUID, day: date) -> bool:
         return bool(await self.session.scalar(
             select(func.count()).select_from(pairings)

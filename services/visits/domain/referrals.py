@@ -11,6 +11,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,14 @@ def policy_from(code: str, values: dict[str, Any]) -> ReferralPolicy:
     return policy
 
 
+@cache
+def _defaults_file() -> dict[str, dict[str, Any]]:
+    """Read once per process: a case opened per 无户籍 child of a census read and parsed it each time."""
+    return tomllib.loads(DEFAULTS.read_text(encoding="utf-8"))
+
+
 def default_policies() -> dict[ReferralPolicyCode, dict[str, Any]]:
-    return {ReferralPolicyCode(k): v for k, v in tomllib.loads(DEFAULTS.read_text(encoding="utf-8")).items()}
+    return {ReferralPolicyCode(k): dict(v) for k, v in _defaults_file().items()}
 
 
 def county_policies(overrides: dict[str, dict[str, Any]]) -> dict[ReferralPolicyCode, ReferralPolicy]:

@@ -82,12 +82,15 @@ async def _emit(uow, r: Referral, event_type: EventType, data, actor: str) -> No
     await uow.emit(event_type, data, aggregate_id=str(r.id), aggregate_version=r.version, region_code=r.village_code, actor=actor)
 
 
-async def _arm(uow, r: Referral) -> None:
+async def _arm(uow, r: Referral, *, fresh: bool = False) -> None:
     """The timer of the stage's deadline, moved to the new stage's; the escalation pending for the old
-    stage (a key of its own, beside the deadline's) is dropped."""
-    await uow.cancel_timer(DEADLINE, f"{r.id}:escalate")
+    stage (a key of its own, beside the deadline's) is dropped. A case opened in this transaction
+    (``fresh``) has no timer to drop."""
+    if not fresh:
+        await uow.cancel_timer(DEADLINE, f"{r.id}:escalate")
     if r.due_at is None:
-        await uow.cancel_timer(DEADLINE, str(r.id))
+        if not fresh:
+            await uow.cancel_timer(DEADLINE, str(r.id))
     else:
         await uow.schedule_timer(DEADLINE, str(r.id), r.due_at, {"stage": r.stage, "step": "deadline"})
 
@@ -113,12 +116,34 @@ def _agency(kind: AgencyKind) -> list[RecipientSelector]:
 
 async def open_referral(uow, child: ChildPlace, policy: ReferralPolicy, *, trigger: str, actor: str, at: datetime | None = None) -> Referral | None:
     """立案; None when the child already has an open case under the policy (the trigger joins it)."""
+    return (await open_referrals(uow, [(child, policy)], trigger=trigger, actor=actor, at=at))[0]
+
+
+async def open_referrals(uow, cases: list[tuple[ChildPlace, ReferralPolicy]], *, trigger: str, actor: str,
+                         at: datetime | None = None) -> list[Referral | None]:
+    """立案 for each (child, policy), in that order (a run of a census's children, or one): their open cases
+    and their helpers are read (and locked) once for all of them."""
+    if not cases:
+        return []
     at = at or now()
-    existing = next(iter(await uow.referrals.open_of_child(child.child_id, policy.code)), None)
-    if existing is not None:
-        await uow.referrals.log(existing.id, "triggered_again", actor, trigger=trigger)
-        return None
-    helper_ids = [p.helper_id for p, _ in await uow.pairings.active(child_id=child.child_id)]
+    ids = list(dict.fromkeys(child.child_id for child, _ in cases))
+    held = {(r.child_id, r.policy): r for r in await uow.referrals.open_of_children(ids)}
+    helpers = await uow.pairings.helpers_of(ids)
+    opened: list[Referral | None] = []
+    for child, policy in cases:
+        existing = held.get((child.child_id, policy.code))
+        if existing is not None:
+            await uow.referrals.log(existing.id, "triggered_again", actor, trigger=trigger)
+            opened.append(None)
+        else:
+            held[child.child_id, policy.code] = r = await _open(uow, child, policy, helpers.get(child.child_id, []),
+                                                                trigger=trigger, actor=actor, at=at)
+            opened.append(r)
+    return opened
+
+
+async def _open(uow, child: ChildPlace, policy: ReferralPolicy, helper_ids: list[UUID], *, trigger: str, actor: str,
+                at: datetime) -> Referral:
     persuading = policy.persuades
     r = Referral(
         id=uuid4(), child_id=child.child_id, policy=policy.code, county=child.county, village_code=child.village_code,
@@ -135,12 +160,12 @@ async def open_referral(uow, child: ChildPlace, policy: ReferralPolicy, *, trigg
         # The family hears at once; the school and the helpers have the case in their worklist.
         await _ask(uow, r, policy, purpose="notice", recipients=[RecipientSelector(role=RecipientRole.guardian)],
                    kind=MessageKind.absence_notice, data={"school_id": r.school_id}, actor=actor)
-        await _arm(uow, r)
+        await _arm(uow, r, fresh=True)
     else:
         await _emit(uow, r, REFERRAL_OPENED, ReferralOpened(
             referral_id=r.id, child_id=r.child_id, policy=r.policy, stage=ReferralStage.reported, trigger=trigger,
             school_id=r.school_id, opened_on=r.opened_on, due_at=None), actor)
-        await _report(uow, r, policy, at, actor, previous=ReferralStage.reported)
+        await _report(uow, r, policy, at, actor, previous=ReferralStage.reported, child=child, fresh=True)
     await uow.referrals.save(r)
     return r
 
@@ -162,27 +187,29 @@ async def open_by_hand(uow, child_id: UUID, code: ReferralPolicyCode, *, region:
 # --- reporting to the agencies (书面报告, 转介) ---------------------------------------------------
 
 
-async def _facts(uow, r: Referral) -> dict[str, Any]:
-    """What the case knows, before minimisation: the policy picks what each agency may see."""
+async def _facts(uow, r: Referral, *, child: ChildPlace | None = None, fresh: bool = False) -> dict[str, Any]:
+    """What the case knows, before minimisation: the policy picks what each agency may see (``child``: its
+    place, when the caller holds it; ``fresh``: opened in this transaction, so no attempt yet)."""
     facts: dict[str, Any] = {"village_code": r.village_code, "school_id": r.school_id}
-    child = await uow.children.get(r.child_id)
+    child = child or await uow.children.get(r.child_id)
     if child is not None:
         facts["class_name"] = child.class_name
     absences = [a for a in await uow.referrals.absences(r.child_id) if not a.excused]
     if absences:
         facts["school_days"] = sum(a.school_days for a in absences)
         facts["since"] = min(a.from_date for a in absences).isoformat()
-    attempts = await uow.referrals.attempts(r.id)
+    attempts = [] if fresh else await uow.referrals.attempts(r.id)
     if attempts:
         facts["attempts"] = len(attempts)
         facts["causes"] = ",".join(sorted({a["cause"] for a in attempts if a["cause"]}))
     return facts
 
 
-async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor: str, *, previous: ReferralStage) -> None:
+async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor: str, *, previous: ReferralStage,
+                  child: ChildPlace | None = None, fresh: bool = False) -> None:
     """The case goes to the agencies that must act (report_to) and those informed (inform); each sees
     only the facts the policy lists, and each disclosure is logged."""
-    facts = await _facts(uow, r)
+    facts = await _facts(uow, r, child=child, fresh=fresh)
     data = policy.disclosed(facts)
     if policy.persuades:
         name = await _child_name(uow, r) if "name" in policy.disclose else None
@@ -197,7 +224,7 @@ async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor:
     await _emit(uow, r, STAGE_CHANGED, StageChanged(
         referral_id=r.id, child_id=r.child_id, policy=r.policy, previous=previous, stage=r.stage,
         agencies=[k.value for k in policy.report_to], due_at=r.due_at), actor)
-    await _arm(uow, r)
+    await _arm(uow, r, fresh=fresh)
 
 
 async def _child_name(uow, r: Referral) -> str | None:
@@ -339,9 +366,9 @@ async def open_for(uow, child_ids: list[UUID], code: ReferralPolicyCode, trigger
     """Cases of one policy for these children (a run of registrations, or one event's child), in that order;
     a child unknown here or closed has none."""
     known = await uow.children.get_many(child_ids) if child_ids else {}
-    for child in (known[c] for c in child_ids if c in known):
-        if child.closed_on is None:
-            await open_referral(uow, child, (await policies(uow, child.county))[code], trigger=trigger, actor=actor)
+    kids = [known[c] for c in child_ids if c in known and known[c].closed_on is None]
+    county = {c: (await policies(uow, c))[code] for c in sorted({k.county for k in kids})}
+    await open_referrals(uow, [(k, county[k.county]) for k in kids], trigger=trigger, actor=actor)
 
 
 async def _close_for(uow, child_id: UUID, outcome: ReferralOutcome, actor: str, *codes: ReferralPolicyCode, **detail) -> None:
