@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from datetime import datetime
 from typing import Any
@@ -149,6 +149,10 @@ class Notifier:
         self._new_timers = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing()
         # Called once a transaction that planned an urgent delivery has committed (the urgent lane sets it).
         self.urgent_planned: Callable[[], None] = lambda: None
+        # The urgent lane's priority (entrypoints/lanes.py sets both): told as soon as requests being planned
+        # hold an urgent one (before their commit); awaited by the normal lane before each hand-over.
+        self.urgent_seen: Callable[[], None] = lambda: None
+        self.yield_to_urgent: Callable[[], Awaitable[None]] = _go_on
 
     # --- requests ---------------------------------------------------------------
 
@@ -164,6 +168,8 @@ class Notifier:
         deliveries, their first attempts); returns the new deliveries (none for a repeated request)."""
         session, now = uow.session, self.clock()
         reqs = [req for req, _ in asked]
+        if any(req.urgency is Urgency.urgent for req in reqs):
+            self.urgent_seen()
         await session.execute(_new_requests, columns_of([{
             "request_id": req.request_id, "kind": req.kind, "urgency": req.urgency, "child_id": req.child_id,
             "region_code": req.region_code, "data": req.data, "requested_by": by,
@@ -191,13 +197,15 @@ class Notifier:
 
     # --- attempts (timers) --------------------------------------------------------
 
-    def attempter(self) -> BatchTimerHandler:
+    def attempter(self, *, yielding: bool = False) -> BatchTimerHandler:
         """The handler of a lane of attempts, with bounds of its own per channel: urgent messages
-        never queue for a channel behind normal ones."""
+        never queue for a channel behind normal ones. A ``yielding`` lane (the normal one) waits
+        before each hand-over while the urgent lane has work (``yield_to_urgent``)."""
         limits = {c: asyncio.Semaphore(1 if c in IN_TRANSACTION else self.concurrency) for c in Channel}
-        return partial(self.attempts, limits=limits)
+        return partial(self.attempts, limits=limits, yielding=yielding)
 
-    async def attempts(self, uow, due: list[Timer], *, limits: dict[Channel, asyncio.Semaphore]) -> dict[int, Exception]:
+    async def attempts(self, uow, due: list[Timer], *, limits: dict[Channel, asyncio.Semaphore],
+                       yielding: bool = False) -> dict[int, Exception]:
         """Attempt the deliveries of a batch of due attempt timers in the caller's transaction: the
         messages are handed to their channels concurrently (at most ``limits[channel]`` at once), then
         every outcome is recorded. Returns the timers whose handling raised, to be tried again."""
@@ -217,7 +225,7 @@ class Notifier:
             if message is not None:
                 ready.append((t, d, message))
         outcomes = await asyncio.gather(
-            *(self._hand_over(uow, m, Channel(d.channel), limits) for _, d, m in ready), return_exceptions=True
+            *(self._hand_over(uow, m, Channel(d.channel), limits, yielding) for _, d, m in ready), return_exceptions=True
         )
         delivered = []
         for (t, d, message), outcome in zip(ready, outcomes, strict=True):
@@ -258,8 +266,11 @@ class Notifier:
         rendered = self.templates.render(MessageKind(d.kind), channel, self._context(d))
         return Outgoing(d.id, address, rendered.subject, rendered.text, self._agency_message(d, rendered, now))
 
-    async def _hand_over(self, uow, message: Outgoing, channel: Channel, limits: dict[Channel, asyncio.Semaphore]) -> None:
+    async def _hand_over(self, uow, message: Outgoing, channel: Channel, limits: dict[Channel, asyncio.Semaphore],
+                         yielding: bool) -> None:
         async with limits[channel]:
+            if yielding:  # checked once a slot is had: the moment it would go
+                await self.yield_to_urgent()
             await self.channels[channel].send(uow, message)
 
     async def _failed(self, uow, d, channel: Channel, reason: str, *, permanent: bool, now: datetime) -> None:
@@ -436,3 +447,7 @@ class Notifier:
             .values(event_version=deliveries.c.event_version + 1).returning(deliveries.c.event_version)
         )
         await uow.emit(event_type, data, aggregate_id=str(d.id), aggregate_version=version, region_code=d.region_code)
+
+
+async def _go_on() -> None:
+    """No urgent lane to yield to."""

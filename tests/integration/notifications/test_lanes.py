@@ -5,6 +5,7 @@ import asyncio
 
 from services.notifications.adapters.orm import timers
 from services.notifications.app import build_notifier
+from services.notifications.entrypoints.lanes import UrgentFirst
 from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT
 from shared.contracts.notifications_v1 import Channel
 from shared.timers import BatchTimerPoller
@@ -59,3 +60,40 @@ async def test_a_batch_is_handed_over_concurrently_within_the_bound_and_urgent_o
     for notice in notices:
         [d] = (await delivery_rows(engines["notifications"], notice.request_id)).values()
         assert d["status"] == "delivered"
+
+
+async def test_the_normal_lane_hands_nothing_over_from_an_urgent_request_seen_until_the_urgent_lane_has_fired_it(
+    config, clock, driven, webhook, engines,
+):
+    """The lanes share one event loop, database and cores: an urgent request seen (before its commit)
+    holds the normal lane's hand-overs until the urgent lane, having fired what was due, releases them."""
+    _, uow, _ = driven
+    notifier = build_notifier(config, clock)
+    first = UrgentFirst(most_s=60)  # no time-out within the test: only the release lets them go
+    notifier.urgent_seen, notifier.yield_to_urgent = first.hold, first.wait
+    sms = notifier.channels[Channel.sms] = SlowSms()
+    sms.go.set()  # an SMS provider that answers at once: only the priority holds them
+    normal = BatchTimerPoller(timers, uow, [ATTEMPT], notifier.attempter(yielding=True), now=clock)
+    urgent = BatchTimerPoller(timers, uow, [URGENT_ATTEMPT], notifier.attempter(), now=clock)
+    child = await add_child(uow)
+    notices = [message("absence_notice", [{"role": "guardian"}], child_id=child) for _ in range(3)]
+    for notice in notices:
+        await enqueue(notifier, uow, notice)
+    seen = first.seen
+    await enqueue(notifier, uow, message("violence_report", [{"role": "agency", "agency": "public_security"}],
+                                         urgency="urgent"))
+    assert first.seen == seen + 1
+
+    held = asyncio.create_task(normal.fire_due())
+    await asyncio.sleep(0.3)
+    assert not held.done() and sms.sent == 0  # claimed, rendered, and waiting for the urgent lane
+
+    looked = first.seen
+    assert await asyncio.wait_for(urgent.fire_due(), timeout=10) == 1
+    assert len(webhook.accepted()) == 1
+    first.release(looked - 1)  # a release for fewer than were seen lets nothing go
+    await asyncio.sleep(0.1)
+    assert sms.sent == 0
+    first.release(looked)
+    assert await asyncio.wait_for(held, timeout=10) == 3
+    assert sms.sent == 3
