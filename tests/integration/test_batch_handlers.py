@@ -489,3 +489,61 @@ async def test_a_census_batch_gives_visits_the_rows_of_one_event_at_a_time(setti
     for stream, entries in ((REGISTRY_EVENTS, events), (REGISTRY_CONTACTS, cards)):  # all of it again
         assert len((await consumer.process(subs[stream], entries)).done) == len(entries)
     assert await _visits_rows(engines["visits"], together) == batched
+
+
+async def test_a_run_of_cases_opened_and_reported_gives_reportings_figures_of_one_at_a_time(settings, redis, infra):
+    """visits.referral.opened and .stage_changed of a census's cases (opened then reported at once, one
+    acknowledged later) applied as runs or one entry per transaction: the same open cases per stage and the
+    same monthly figures; the second case's report before its opening waits; a redelivery changes nothing."""
+    from shared.contracts.referrals_v1 import REFERRAL_OPENED, STAGE_CHANGED, ReferralOpened, StageChanged
+
+    def case(i: int, event_type, data, version: int, village: str):
+        envelope = event_type.envelope(data, producer="visits", aggregate_id=str(data.referral_id),
+                                       aggregate_version=version, region_code=village)
+        return f"{i + 1}-0".encode(), {DATA_FIELD.encode(): envelope.model_dump_json().encode()}
+
+    n, entries = iter(range(100)), []
+    for k, (policy, village) in enumerate((("unguarded", "410523100201"), ("no_hukou", "410523101202"), ("unguarded", "410526101203"))):
+        rid, child = uuid.uuid4(), uuid.uuid4()
+        entries.append(case(next(n), REFERRAL_OPENED, ReferralOpened(
+            referral_id=rid, child_id=child, policy=policy, stage="reported", trigger="registry.guardianship.unguarded",
+            opened_on=date(2026, 11, 3), due_at=None), 1, village))
+        entries.append(case(next(n), STAGE_CHANGED, StageChanged(
+            referral_id=rid, child_id=child, policy=policy, previous="reported", stage="reported", agencies=["civil_affairs"]),
+            2, village))
+        if k == 0:
+            entries.append(case(next(n), STAGE_CHANGED, StageChanged(
+                referral_id=rid, child_id=child, policy=policy, previous="reported", stage="acknowledged", in_time=True),
+                3, village))
+    first = [e for i, e in enumerate(entries) if i != 3]  # the second case's opening comes late
+    second = [entries[3], entries[4], entries[0]]  # then its report again, and a redelivery
+    sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
+    tables = {"monthly_figures": "place, month, figure", "place_figures": "place, figure"}
+    results = []
+    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
+        for engine, batches in ((at_once, [first, second]), (one_by_one, [[e] for e in first + second])):
+            sessions = make_sessionmaker(engine)
+            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
+            waited = []
+            for batch in batches:
+                outcome = await consumer.process(sub, batch)
+                assert not outcome.failed
+                waited += outcome.waiting
+            assert waited == [entries[4][0]]
+            results.append(await _figures(engine, tables))
+            await consumer.process(sub, entries)  # all of it again: nothing changes
+            assert await _figures(engine, tables) == results[-1]
+
+    batched, single = results
+    assert batched == single
+    open_now = {(p, f): v for p, f, v in batched["place_figures"] if v}
+    assert open_now == {
+        **{(p, "referrals_open:unguarded:reported"): 1 for p in ("41", "4105", "410526", "410526101", "410526101203")},
+        **{(p, "referrals_open:unguarded:acknowledged"): 1 for p in ("410523", "410523100", "410523100201")},
+        **{(p, "referrals_open:no_hukou:reported"): 1 for p in ("410523", "410523101", "410523101202")},
+        ("41", "referrals_open:unguarded:acknowledged"): 1, ("4105", "referrals_open:unguarded:acknowledged"): 1,
+        ("41", "referrals_open:no_hukou:reported"): 1, ("4105", "referrals_open:no_hukou:reported"): 1,
+    }
+    monthly = {(p, f): v for p, _, f, v in batched["monthly_figures"]}
+    assert monthly["41", "referrals_opened"] == 3 and monthly["41", "referrals_acknowledged"] == 1

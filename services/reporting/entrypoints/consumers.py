@@ -41,12 +41,14 @@ def subscriptions() -> list[Subscription]:
                 v.CONCERN_RAISED.name: h.concern_raised,
                 v.ACTIVITY_RECORDED.name: h.activity_recorded,
                 v.VISIT_OVERDUE.name: h.visit_overdue,
-                ref.REFERRAL_OPENED.name: h.referral_opened,
-                ref.STAGE_CHANGED.name: h.referral_stage_changed,
                 ref.DEADLINE_MISSED.name: h.referral_deadline_missed,
                 ref.REFERRAL_CLOSED.name: h.referral_closed,
             },
             # A single record too: one way of applying records, a run of one.
-            batch_handlers={v.RECORD_CREATED.name: h.records_created},
+            batch_handlers={
+                v.RECORD_CREATED.name: h.records_created,
+                ref.REFERRAL_OPENED.name: h.referrals_opened,
+                ref.STAGE_CHANGED.name: h.referral_stages_changed,
+            },
         ),
     ]

@@ -347,31 +347,39 @@ def _case_open(policy: str, stage: str) -> str:
 
 async def _move_case(uow, region_code: str, policy: str, leaving: str | None, entering: str | None) -> None:
     """How many cases of a place are open now, per policy and stage."""
+    await _move_cases(uow, [(region_code, policy, leaving, entering)])
+
+
+async def _move_cases(uow, moves: list[tuple[str, str, str | None, str | None]]) -> None:
+    """Cases (region, policy, stage left, stage entered) moved, added up per place in one statement."""
     change: Counter[tuple[str, str]] = Counter()
-    for place in enclosing_places(region_code):
-        if leaving:
-            change[place, _case_open(policy, leaving)] -= 1
-        if entering:
-            change[place, _case_open(policy, entering)] += 1
+    for region_code, policy, leaving, entering in moves:
+        for place in enclosing_places(region_code):
+            if leaving:
+                change[place, _case_open(policy, leaving)] -= 1
+            if entering:
+                change[place, _case_open(policy, entering)] += 1
     await _count(uow.session, change)
 
 
-async def referral_opened(uow, event: EventEnvelope[ReferralOpened]) -> None:
-    d = event.data
-    await _tally(uow.session, event.region_code, d.opened_on, {"referrals_opened": 1, f"referrals_opened:{d.policy}": 1})
-    await _move_case(uow, event.region_code, d.policy, None, d.stage)
+async def referrals_opened(uow, events: list[EventEnvelope[ReferralOpened]]) -> None:
+    """A run of cases opened (a census opens one per unguarded or unregistered child)."""
+    await _tallies(uow.session, [(e.region_code, e.data.opened_on, {
+        "referrals_opened": 1, f"referrals_opened:{e.data.policy}": 1}) for e in events])
+    await _move_cases(uow, [(e.region_code, e.data.policy, None, e.data.stage) for e in events])
 
 
-async def referral_stage_changed(uow, event: EventEnvelope[StageChanged]) -> None:
-    d = event.data
-    await _move_case(uow, event.region_code, d.policy, d.previous, d.stage)
-    day = event.occurred_at.date()
+def _stage_figures(d: StageChanged) -> dict[str, int]:
     if d.stage == "reported":
-        await _tally(uow.session, event.region_code, day, {f"referrals_reported:{d.policy}": 1})
-    elif d.stage == "acknowledged":
-        await _tally(uow.session, event.region_code, day, {
-            "referrals_acknowledged": 1, "referrals_acknowledged_in_time": int(bool(d.in_time)),
-        })
+        return {f"referrals_reported:{d.policy}": 1}
+    if d.stage == "acknowledged":
+        return {"referrals_acknowledged": 1, "referrals_acknowledged_in_time": int(bool(d.in_time))}
+    return {}
+
+
+async def referral_stages_changed(uow, events: list[EventEnvelope[StageChanged]]) -> None:
+    await _move_cases(uow, [(e.region_code, e.data.policy, e.data.previous, e.data.stage) for e in events])
+    await _tallies(uow.session, [(e.region_code, e.occurred_at.date(), _stage_figures(e.data)) for e in events])
 
 
 async def referral_deadline_missed(uow, event: EventEnvelope[DeadlineMissed]) -> None:
