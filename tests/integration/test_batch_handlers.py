@@ -340,6 +340,32 @@ def _registered(child, village: str, guardian: str | None):
     )
 
 
+async def _batched_and_single(settings, redis, infra, sub: Subscription, batches: list[list], tables: dict[str, str],
+                              *, waiting: list[bytes], look=None) -> tuple[dict, dict, object]:
+    """The same entries given to reporting in two fresh databases, as ``batches`` and one entry per transaction:
+    the rows of ``tables`` in each (all of it delivered again afterwards must change nothing), the entries that
+    waited for a predecessor (``waiting``, on both sides) and what ``look`` finds in the batched database."""
+    entries = [e for batch in batches for e in batch]
+    results, looked = [], None
+    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
+        for engine, given in ((at_once, batches), (one_by_one, [[e] for e in entries])):
+            sessions = make_sessionmaker(engine)
+            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
+            waited = []
+            for batch in given:
+                outcome = await consumer.process(sub, batch)
+                assert not outcome.failed
+                waited += outcome.waiting
+            assert waited == waiting
+            results.append(await _figures(engine, tables))
+            await consumer.process(sub, entries)  # all of it again: nothing changes
+            assert await _figures(engine, tables) == results[-1]
+        if look is not None:
+            looked = await look(at_once)
+    return results[0], results[1], looked
+
+
 async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one_event_at_a_time(settings, redis, infra):
     """Registrations, guardians assigned and removed, 无人监护 flags, interleaved child by child as a census
     writes them, applied a batch at a time (a run per type) or one entry per transaction: the same facts and
@@ -372,29 +398,17 @@ async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one
         return handle
 
     sub.batch_handlers = {t: counted(t, h) for t, h in sub.batch_handlers.items()}
-    results = []
-    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
-        for engine, batches in ((at_once, [first, second]), (one_by_one, [[e] for e in first + second])):
-            sessions = make_sessionmaker(engine)
-            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
-                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
-            waited = []
-            for batch in batches:
-                outcome = await consumer.process(sub, batch)
-                assert not outcome.failed
-                waited += outcome.waiting
-            assert waited == [entries["d2"][0]]
-            if engine is at_once:  # a run per type and batch (b's second flag ends the first batch's runs)
-                assert runs == [("registered", 3), ("assigned", 2), ("unguarded", 1), ("removed", 1),
-                                ("unguarded", 1), ("registered", 1), ("unguarded", 1), ("restored", 1)], runs
-            results.append(await _figures(engine, _CENSUS_FIGURES))
-            await consumer.process(sub, first + second)  # all of it again: nothing changes
-            assert await _figures(engine, _CENSUS_FIGURES) == results[-1]
-        async with at_once.connect() as conn:
-            facts = {r[0]: (r[1], r[2] is not None) for r in await conn.execute(
+
+    async def look(engine):
+        async with engine.connect() as conn:
+            return {r[0]: (r[1], r[2] is not None) for r in await conn.execute(
                 text("SELECT child_id, guardian_relationship, unguarded_since FROM child_facts"))}
 
-    batched, single = results
+    batched, single, facts = await _batched_and_single(settings, redis, infra, sub, [first, second], _CENSUS_FIGURES,
+                                                       waiting=[entries["d2"][0]], look=look)
+    # A run per type and batch (b's second flag ends the first batch's runs); none retried one by one.
+    assert runs[:8] == [("registered", 3), ("assigned", 2), ("unguarded", 1), ("removed", 1),
+                        ("unguarded", 1), ("registered", 1), ("unguarded", 1), ("restored", 1)], runs
     assert batched == single
     assert facts == {a: ("grandparent", False), b: (None, True), c: (None, False), d: (None, True)}
     monthly = {(p, f): v for p, _, f, v in batched["monthly_figures"]}
@@ -519,23 +533,8 @@ async def test_a_run_of_cases_opened_and_reported_gives_reportings_figures_of_on
     second = [entries[3], entries[4], entries[0]]  # then its report again, and a redelivery
     sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
     tables = {"monthly_figures": "place, month, figure", "place_figures": "place, figure"}
-    results = []
-    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
-        for engine, batches in ((at_once, [first, second]), (one_by_one, [[e] for e in first + second])):
-            sessions = make_sessionmaker(engine)
-            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
-                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
-            waited = []
-            for batch in batches:
-                outcome = await consumer.process(sub, batch)
-                assert not outcome.failed
-                waited += outcome.waiting
-            assert waited == [entries[4][0]]
-            results.append(await _figures(engine, tables))
-            await consumer.process(sub, entries)  # all of it again: nothing changes
-            assert await _figures(engine, tables) == results[-1]
-
-    batched, single = results
+    batched, single, _ = await _batched_and_single(settings, redis, infra, sub, [first, second], tables,
+                                                   waiting=[entries[4][0]])
     assert batched == single
     open_now = {(p, f): v for p, f, v in batched["place_figures"] if v}
     assert open_now == {
