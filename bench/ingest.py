@@ -19,6 +19,7 @@ from bench.config import BenchConfig
 from bench.data import Population
 from bench.infra import db_name, plain, truncate
 from bench.measure import cpu_seconds, poll, service_process
+from services.registry.domain.model import name_key
 from services.registry.domain.rules import mask_id_number
 from shared.auth import Role, issue_token
 from shared.contracts.registry_v1 import REGISTRY_CONTACTS, REGISTRY_EVENTS
@@ -114,8 +115,8 @@ async def _relay_idle(url: str) -> bool:
 
 _INSERT_CHILD = """
 INSERT INTO children (id, name, gender, birth_date, id_number_hash, id_number_masked, hukou_status, village_code,
-                      school_id, class_name, left_behind_type, father, mother, guardian, risk_categories, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb, $15, $16)
+                      school_id, class_name, left_behind_type, father, mother, guardian, risk_categories, version, name_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13::jsonb, $14::jsonb, $15, $16, $17)
 """
 _INSERT_OUTBOX = "INSERT INTO outbox (stream, event_type, aggregate_id, payload) VALUES ($1, $2, $3, $4)"
 
@@ -144,7 +145,7 @@ def _raw_registration(body: dict, key: bytes, events: str, contacts: str) -> tup
         body["hukou_status"], body["village_code"], body.get("school_id"), body.get("class_name"),
         body["left_behind_type"], json.dumps(body["father"], ensure_ascii=False),
         json.dumps(body["mother"], ensure_ascii=False), json.dumps(g, ensure_ascii=False) if g else None,
-        body["risk_categories"], version,
+        body["risk_categories"], version, name_key(body["name"]),
     )
     region = body["village_code"]
     facts = {k: body.get(k) for k in ("gender", "birth_date", "village_code", "hukou_status", "school_id", "class_name",
