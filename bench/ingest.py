@@ -193,7 +193,8 @@ async def raw(cfg: BenchConfig, namespace: str, runs: list[list[dict]], redis: R
 
             await asyncio.gather(*(worker() for _ in range(cfg.clients)))
 
-        await register_all([Population(seed=1).child() for _ in range(WARMUP)])
+        warm = Population(seed=1)  # one population: each of its children has its own ID number
+        await register_all([warm.child() for _ in range(WARMUP)])
         for bodies in runs:
             await truncate(url, "children", "outbox")
             e0, c0 = await redis.xlen(events), await redis.xlen(contacts)
