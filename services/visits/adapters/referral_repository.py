@@ -3,6 +3,8 @@ the absences the dropout threshold counts; counties' calendars and policy overri
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -55,8 +57,11 @@ class ReferralRepository:
         for table, rows in appended.items():
             await self.session.execute(table.insert(), rows)
 
-    async def add(self, r: Referral) -> None:
-        await self.session.execute(insert(referrals).values({k: getattr(r, k) for k in _COLUMNS}))
+    async def add_many(self, cases: list[Referral]) -> None:
+        """New cases (a run's), each as it now stands, in one statement: before anything refers to them
+        (their appended rows are written at ``flush``, after)."""
+        if cases:
+            await self.session.execute(referrals.insert(), [{k: getattr(r, k) for k in _COLUMNS} for r in cases])
 
     async def save(self, r: Referral) -> None:
         await self.session.execute(update(referrals).where(referrals.c.id == r.id).values({k: getattr(r, k) for k in _COLUMNS if k != "id"}))
@@ -150,16 +155,43 @@ class ReferralRepository:
         await self.session.execute(pg_insert(child_absences).values(**values).on_conflict_do_nothing())
 
     async def absences(self, child_id: UUID) -> list[Absence]:
+        return (await self.absences_of([child_id])).get(child_id, [])
+
+    async def absences_of(self, child_ids: list[UUID]) -> dict[UUID, list[Absence]]:
+        """Each child's absences (none: no key), in one statement."""
         a = child_absences
-        rows = await self.session.execute(select(a.c.from_date, a.c.to_date, a.c.school_days, a.c.excused).where(a.c.child_id == child_id))
-        return [Absence(**r) for r in rows.mappings()]
+        rows = await self.session.execute(
+            select(a.c.child_id, a.c.from_date, a.c.to_date, a.c.school_days, a.c.excused)
+            .where(among(a.c.child_id, "child_ids")), {"child_ids": child_ids},
+        )
+        out: dict[UUID, list[Absence]] = defaultdict(list)
+        for child_id, *values in rows.all():
+            out[child_id].append(Absence(*values))
+        return out
 
     # --- a county's calendar and policies ---
 
+    async def load_counties(self, counties: Iterable[str]) -> None:
+        """The policy overrides and calendars of these counties (a run's children's), read in one statement
+        each, for the rest of the transaction."""
+        o, c = referral_policy_overrides, county_calendar
+        if wanted := sorted({k for k in counties if k not in self._policies}):
+            held: dict[str, dict[str, dict]] = {k: {} for k in wanted}
+            rows = await self.session.execute(
+                select(o.c.county, o.c.policy, o.c.settings).where(among(o.c.county, "counties")), {"counties": wanted})
+            for county, policy, settings in rows.all():
+                held[county][policy] = settings
+            self._policies |= held
+        if wanted := sorted({k for k in counties if k not in self._calendars}):
+            days: dict[str, tuple[set[date], set[date]]] = {k: (set(), set()) for k in wanted}
+            rows = await self.session.execute(
+                select(c.c.county, c.c.day, c.c.working).where(among(c.c.county, "counties")), {"counties": wanted})
+            for county, day, working in rows.all():
+                days[county][working].add(day)
+            self._calendars |= {k: Calendar(frozenset(off), frozenset(on)) for k, (off, on) in days.items()}
+
     async def calendar(self, county: str) -> Calendar:
-        if county not in self._calendars:
-            rows = (await self.session.execute(select(county_calendar.c.day, county_calendar.c.working).where(county_calendar.c.county == county))).all()
-            self._calendars[county] = Calendar(frozenset(d for d, w in rows if not w), frozenset(d for d, w in rows if w))
+        await self.load_counties([county])
         return self._calendars[county]
 
     async def set_calendar(self, county: str, days: dict[date, bool], *, since: date, until: date) -> None:
@@ -171,9 +203,7 @@ class ReferralRepository:
             await self.session.execute(insert(c), [{"county": county, "day": d, "working": w} for d, w in days.items()])
 
     async def policy_overrides(self, county: str) -> dict[str, dict]:
-        if county not in self._policies:
-            o = referral_policy_overrides
-            self._policies[county] = dict((await self.session.execute(select(o.c.policy, o.c.settings).where(o.c.county == county))).all())
+        await self.load_counties([county])
         return dict(self._policies[county])
 
     async def set_policy_override(self, county: str, policy: str, settings: dict) -> None:

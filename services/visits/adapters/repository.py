@@ -70,7 +70,7 @@ def consent_binds(day):
 
 _ADD_CHILDREN = insert_rows(
     children, ("child_id", "village_code", "school_id", "class_name", "left_behind_type")
-).on_conflict_do_nothing()
+).on_conflict_do_nothing().returning(children.c.child_id)
 
 _CONTACT_CARD = ("child_id", "child_name", "guardian_name", "guardian_phone", "version")
 _contacts = insert_rows(child_contacts, _CONTACT_CARD)
@@ -92,9 +92,10 @@ class ChildRepository:
         rows = (await self.session.execute(select(*_CHILD).where(children.c.child_id.in_(child_ids)))).mappings()
         return {r["child_id"]: ChildPlace(**r) for r in rows}
 
-    async def add_many(self, places: list[dict]) -> None:
-        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are."""
-        await self.session.execute(_ADD_CHILDREN, columns_of(places))
+    async def add_many(self, places: list[dict]) -> set[UUID]:
+        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are.
+        Returns the ids of those added."""
+        return set(await self.session.scalars(_ADD_CHILDREN, columns_of(places)))
 
     async def update(self, child_id: UUID, **values) -> None:
         await self.session.execute(
@@ -200,8 +201,9 @@ class PairingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, p: Pairing, created_by: str) -> None:
-        await self.session.execute(insert(pairings).values({**vars(p), "created_by": created_by}))
+    async def add_many(self, made: list[Pairing], created_by: str) -> None:
+        if made:
+            await self.session.execute(insert(pairings), [{**vars(p), "created_by": created_by} for p in made])
 
     async def get(self, pairing_id: UUID, *, for_update: bool = False) -> Pairing | None:
         stmt = select(*_PAIRING).where(pairings.c.id == pairing_id)

@@ -52,13 +52,19 @@ async def child_in(uow, child_id: UUID, region: str, *, field: str = "child_id")
 
 
 async def start_pairing(uow, helper: Helper, child: ChildPlace, started_on: date, actor: str) -> Pairing:
-    pairing = Pairing(id=uuid4(), helper_id=helper.id, child_id=child.child_id, started_on=started_on)
-    await uow.pairings.add(pairing, actor)
-    data = PairingStarted(pairing_id=pairing.id, helper_id=helper.id, helper_role=helper.role,
-                          child_id=child.child_id, started_on=started_on)
-    await uow.emit(PAIRING_STARTED, data, aggregate_id=str(pairing.id), aggregate_version=pairing.version,
-                   region_code=child.village_code, actor=actor)
-    return pairing
+    return (await start_pairings(uow, [(helper, child)], started_on, actor))[0]
+
+
+async def start_pairings(uow, pairs: list[tuple[Helper, ChildPlace]], started_on: date, actor: str) -> list[Pairing]:
+    """结对 of each (helper, child), written in one statement."""
+    made = [Pairing(id=uuid4(), helper_id=helper.id, child_id=child.child_id, started_on=started_on) for helper, child in pairs]
+    await uow.pairings.add_many(made, actor)
+    for pairing, (helper, child) in zip(made, pairs, strict=True):
+        data = PairingStarted(pairing_id=pairing.id, helper_id=helper.id, helper_role=helper.role,
+                              child_id=child.child_id, started_on=started_on)
+        await uow.emit(PAIRING_STARTED, data, aggregate_id=str(pairing.id), aggregate_version=pairing.version,
+                       region_code=child.village_code, actor=actor)
+    return made
 
 
 async def finish_pairing(uow, pairing: Pairing, role: HelperRole, region_code: str, ended_on: date,
@@ -71,15 +77,16 @@ async def finish_pairing(uow, pairing: Pairing, role: HelperRole, region_code: s
                    region_code=region_code, actor=actor)
 
 
-async def pair_class_teachers(uow, kids: list[ChildPlace], today: date, actor: str) -> None:
-    """The class teacher comes from the child's school and class (registry): pair them."""
+async def pair_class_teachers(uow, kids: list[ChildPlace], today: date, actor: str) -> list[Pairing]:
+    """The class teacher comes from the child's school and class (registry): pair them (the children's
+    pairings read, and locked, in one statement; the new ones written in one). Returns the new pairings."""
     teachers = await uow.helpers.class_teachers({(c.school_id, c.class_name) for c in kids})
-    for child in kids:
-        theirs = teachers.get((child.school_id, child.class_name), [])
-        held = {p.helper_id for p, _ in await uow.pairings.active(child_id=child.child_id)} if theirs else set()
-        for teacher in theirs:
-            if teacher.id not in held:
-                await start_pairing(uow, teacher, child, today, actor)
+    taught = [c for c in kids if (c.school_id, c.class_name) in teachers]
+    held = await uow.pairings.helpers_of([c.child_id for c in taught]) if taught else {}
+    return await start_pairings(uow, [
+        (teacher, child) for child in taught for teacher in teachers[child.school_id, child.class_name]
+        if teacher.id not in held.get(child.child_id, ())
+    ], today, actor)
 
 
 async def register_helper(uow, helper: Helper, *, actor: str, today: date) -> Helper:

@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 from services.visits.domain.errors import Refusal
 from services.visits.domain.model import ChildPlace
 from services.visits.domain.referrals import (
+    Absence,
     Referral,
     ReferralPolicy,
     county_policies,
@@ -82,17 +83,20 @@ async def _emit(uow, r: Referral, event_type: EventType, data, actor: str) -> No
     await uow.emit(event_type, data, aggregate_id=str(r.id), aggregate_version=r.version, region_code=r.village_code, actor=actor)
 
 
-async def _arm(uow, r: Referral, *, fresh: bool = False) -> None:
+def _deadline(r: Referral) -> tuple[str, datetime, dict]:
+    """The timer of the case's stage deadline: key, due time, payload."""
+    return str(r.id), r.due_at, {"stage": r.stage, "step": "deadline"}
+
+
+async def _arm(uow, r: Referral) -> None:
     """The timer of the stage's deadline, moved to the new stage's; the escalation pending for the old
-    stage (a key of its own, beside the deadline's) is dropped. A case opened in this transaction
-    (``fresh``) has no timer to drop."""
-    if not fresh:
-        await uow.cancel_timer(DEADLINE, f"{r.id}:escalate")
+    stage (a key of its own, beside the deadline's) is dropped. (A case opened in this transaction has
+    neither: ``open_referrals`` sets the timers of its run at once.)"""
+    await uow.cancel_timer(DEADLINE, f"{r.id}:escalate")
     if r.due_at is None:
-        if not fresh:
-            await uow.cancel_timer(DEADLINE, str(r.id))
+        await uow.cancel_timer(DEADLINE, str(r.id))
     else:
-        await uow.schedule_timer(DEADLINE, str(r.id), r.due_at, {"stage": r.stage, "step": "deadline"})
+        await uow.schedule_timer(DEADLINE, *_deadline(r))
 
 
 async def _ask(uow, r: Referral, policy: ReferralPolicy, *, purpose: str, recipients: list[RecipientSelector],
@@ -121,14 +125,19 @@ async def open_referral(uow, child: ChildPlace, policy: ReferralPolicy, *, trigg
 
 async def open_referrals(uow, cases: list[tuple[ChildPlace, ReferralPolicy]], *, trigger: str, actor: str,
                          at: datetime | None = None) -> list[Referral | None]:
-    """立案 for each (child, policy), in that order (a run of a census's children, or one): their open cases
-    and their helpers are read (and locked) once for all of them."""
+    """立案 for each (child, policy), in that order (a run of a census's children, or one): what they need is
+    read once for all of them (their open cases and helpers, locked; their absences; their counties' policies
+    and calendars), and the new cases, their events, timeline lines, requests and timers are written a table
+    at a time."""
     if not cases:
         return []
     at = at or now()
     ids = list(dict.fromkeys(child.child_id for child, _ in cases))
     held = {(r.child_id, r.policy): r for r in await uow.referrals.open_of_children(ids)}
     helpers = await uow.pairings.helpers_of(ids)
+    await uow.referrals.load_counties(child.county for child, _ in cases)
+    # Only a case reported at once shows the agencies the child's absences.
+    absences = await uow.referrals.absences_of(ids) if any(not p.persuades for _, p in cases) else {}
     opened: list[Referral | None] = []
     for child, policy in cases:
         existing = held.get((child.child_id, policy.code))
@@ -136,21 +145,26 @@ async def open_referrals(uow, cases: list[tuple[ChildPlace, ReferralPolicy]], *,
             await uow.referrals.log(existing.id, "triggered_again", actor, trigger=trigger)
             opened.append(None)
         else:
-            held[child.child_id, policy.code] = r = await _open(uow, child, policy, helpers.get(child.child_id, []),
-                                                                trigger=trigger, actor=actor, at=at)
+            held[child.child_id, policy.code] = r = await _open(
+                uow, child, policy, helpers.get(child.child_id, []), absences.get(child.child_id, []),
+                trigger=trigger, actor=actor, at=at,
+            )
             opened.append(r)
+    fresh = [r for r in opened if r is not None]
+    await uow.referrals.add_many(fresh)
+    await uow.schedule_timers(DEADLINE, [_deadline(r) for r in fresh if r.due_at is not None])
     return opened
 
 
-async def _open(uow, child: ChildPlace, policy: ReferralPolicy, helper_ids: list[UUID], *, trigger: str, actor: str,
-                at: datetime) -> Referral:
+async def _open(uow, child: ChildPlace, policy: ReferralPolicy, helper_ids: list[UUID], absences: list[Absence], *,
+                trigger: str, actor: str, at: datetime) -> Referral:
+    """A new case, in memory: the caller writes it and sets its deadline's timer (``open_referrals``)."""
     persuading = policy.persuades
     r = Referral(
         id=uuid4(), child_id=child.child_id, policy=policy.code, county=child.county, village_code=child.village_code,
         school_id=child.school_id, stage=ReferralStage.persuasion if persuading else ReferralStage.reported,
         trigger=trigger, opened_on=today_local(at), due_at=None, helper_ids=helper_ids,
     )
-    await uow.referrals.add(r)
     await uow.referrals.log(r.id, "opened", actor, trigger=trigger, helpers=[str(h) for h in helper_ids])
     if persuading:
         r.due_at = policy.persuasion_due(at)
@@ -160,13 +174,11 @@ async def _open(uow, child: ChildPlace, policy: ReferralPolicy, helper_ids: list
         # The family hears at once; the school and the helpers have the case in their worklist.
         await _ask(uow, r, policy, purpose="notice", recipients=[RecipientSelector(role=RecipientRole.guardian)],
                    kind=MessageKind.absence_notice, data={"school_id": r.school_id}, actor=actor)
-        await _arm(uow, r, fresh=True)
     else:
         await _emit(uow, r, REFERRAL_OPENED, ReferralOpened(
             referral_id=r.id, child_id=r.child_id, policy=r.policy, stage=ReferralStage.reported, trigger=trigger,
             school_id=r.school_id, opened_on=r.opened_on, due_at=None), actor)
-        await _report(uow, r, policy, at, actor, previous=ReferralStage.reported, child=child, fresh=True)
-    await uow.referrals.save(r)
+        await _report(uow, r, policy, at, actor, previous=ReferralStage.reported, opened=(child, absences))
     return r
 
 
@@ -187,18 +199,18 @@ async def open_by_hand(uow, child_id: UUID, code: ReferralPolicyCode, *, region:
 # --- reporting to the agencies (书面报告, 转介) ---------------------------------------------------
 
 
-async def _facts(uow, r: Referral, *, child: ChildPlace | None = None, fresh: bool = False) -> dict[str, Any]:
-    """What the case knows, before minimisation: the policy picks what each agency may see (``child``: its
-    place, when the caller holds it; ``fresh``: opened in this transaction, so no attempt yet)."""
+async def _facts(uow, r: Referral, opened: tuple[ChildPlace, list[Absence]] | None) -> dict[str, Any]:
+    """What the case knows, before minimisation: the policy picks what each agency may see (``opened``: the
+    child's place and absences, for a case opened in this transaction, which has no attempt yet)."""
     facts: dict[str, Any] = {"village_code": r.village_code, "school_id": r.school_id}
-    child = child or await uow.children.get(r.child_id)
+    child, absences = opened or (await uow.children.get(r.child_id), await uow.referrals.absences(r.child_id))
     if child is not None:
         facts["class_name"] = child.class_name
-    absences = [a for a in await uow.referrals.absences(r.child_id) if not a.excused]
+    absences = [a for a in absences if not a.excused]
     if absences:
         facts["school_days"] = sum(a.school_days for a in absences)
         facts["since"] = min(a.from_date for a in absences).isoformat()
-    attempts = [] if fresh else await uow.referrals.attempts(r.id)
+    attempts = [] if opened else await uow.referrals.attempts(r.id)
     if attempts:
         facts["attempts"] = len(attempts)
         facts["causes"] = ",".join(sorted({a["cause"] for a in attempts if a["cause"]}))
@@ -206,10 +218,11 @@ async def _facts(uow, r: Referral, *, child: ChildPlace | None = None, fresh: bo
 
 
 async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor: str, *, previous: ReferralStage,
-                  child: ChildPlace | None = None, fresh: bool = False) -> None:
+                  opened: tuple[ChildPlace, list[Absence]] | None = None) -> None:
     """The case goes to the agencies that must act (report_to) and those informed (inform); each sees
-    only the facts the policy lists, and each disclosure is logged."""
-    facts = await _facts(uow, r, child=child, fresh=fresh)
+    only the facts the policy lists, and each disclosure is logged. ``opened``: the case was opened in this
+    transaction (with its child's place and absences), so it has no timer yet (``open_referrals`` sets it)."""
+    facts = await _facts(uow, r, opened)
     data = policy.disclosed(facts)
     if policy.persuades:
         name = await _child_name(uow, r) if "name" in policy.disclose else None
@@ -224,7 +237,8 @@ async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor:
     await _emit(uow, r, STAGE_CHANGED, StageChanged(
         referral_id=r.id, child_id=r.child_id, policy=r.policy, previous=previous, stage=r.stage,
         agencies=[k.value for k in policy.report_to], due_at=r.due_at), actor)
-    await _arm(uow, r, fresh=fresh)
+    if opened is None:
+        await _arm(uow, r)
 
 
 async def _child_name(uow, r: Referral) -> str | None:
@@ -367,7 +381,9 @@ async def open_for(uow, child_ids: list[UUID], code: ReferralPolicyCode, trigger
     a child unknown here or closed has none."""
     known = await uow.children.get_many(child_ids) if child_ids else {}
     kids = [known[c] for c in child_ids if c in known and known[c].closed_on is None]
-    county = {c: (await policies(uow, c))[code] for c in sorted({k.county for k in kids})}
+    counties = sorted({k.county for k in kids})
+    await uow.referrals.load_counties(counties)
+    county = {c: (await policies(uow, c))[code] for c in counties}
     await open_referrals(uow, [(k, county[k.county]) for k in kids], trigger=trigger, actor=actor)
 
 
