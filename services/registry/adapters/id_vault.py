@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.crypto import KeyRing
 from shared.settings import Settings
@@ -15,6 +15,11 @@ from shared.settings import Settings
 class IdVault:
     hash_key: str
     keys: KeyRing
+    # The HMAC keyed once; each hash starts from a copy (keying it anew is most of a hash's cost).
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keyed", hmac.new(self.hash_key.encode(), digestmod=hashlib.sha256))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "IdVault":
@@ -22,12 +27,15 @@ class IdVault:
         return cls(settings.id_hash_key, keys)
 
     def hash(self, id_number: str) -> str:
-        return hmac.new(self.hash_key.encode(), id_number.encode(), hashlib.sha256).hexdigest()
+        h = self._keyed.copy()
+        h.update(id_number.encode())
+        return h.hexdigest()
 
-    def seal(self, id_number: str) -> str:
+    def seal(self, id_number: str, id_number_hash: str | None = None) -> str:
+        """``id_number_hash``: the number's hash when the caller has it at hand (``hash(id_number)``)."""
         # Bound to the number's hash, which travels with it (a merge moves both): a sealed number
         # copied onto an archive with another number does not open there.
-        return self.keys.seal(id_number, self.hash(id_number).encode())
+        return self.keys.seal(id_number, (id_number_hash or self.hash(id_number)).encode())
 
     def open(self, sealed: str, id_number_hash: str) -> str:
         return self.keys.open(sealed, id_number_hash.encode())

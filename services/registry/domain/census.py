@@ -95,6 +95,11 @@ _LOOKUP = {
     enum: {_norm(label): value for value, labels in by_value.items() for label in (value, *labels)}
     for enum, by_value in LABELS.items()
 }
+# The labels and values as written (most cells): found without normalising the text.
+_EXACT = {
+    enum: {label: value for value, labels in by_value.items() for label in (value, *labels)}
+    for enum, by_value in LABELS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("困境类别", "risk_categories", "低保家庭", RiskCategory, multiple=True, aliases=("困境儿童类别", "风险类别")),
 )
 BY_FIELD = {c.field: c for c in COLUMNS}
+# Field path -> (the nested object, or None, and the key in it): where a cell's value goes in the body.
+_PLACE = {c.field: (c.field.rpartition(".")[0] or None, c.field.rpartition(".")[2]) for c in COLUMNS}
 _BY_HEADER = {_norm(h): c for c in COLUMNS for h in (c.header, *c.aliases)}
 ERROR_HEADER = "错误"
 _HEADER_SEARCH_ROWS = 10  # a title row (e.g. "XX村留守儿童摸底登记表") may sit above the headers
@@ -233,34 +240,40 @@ class Roster:
 
     def rows(self, after: int = 0) -> Iterator[RosterRow]:
         """The data rows below the headers numbered above ``after``; rows with no data are skipped."""
+        start, columns = max(after, self.header_row), list(self.columns.items())
         for number, cells in self.cells():
-            if number <= max(after, self.header_row):
+            if number <= start:
                 continue
-            values = {c: cells[i] for i, c in self.columns.items() if i < len(cells) and not _blank(cells[i])}
+            n = len(cells)
+            values = [(c, v) for i, c in columns if i < n and not _blank(v := cells[i])]
             if values:
                 yield parse_row(number, values, self.headers)
 
     def count(self) -> int:
-        return sum(1 for _ in self.rows())
+        """How many rows ``rows`` yields, without reading their cells' values."""
+        columns = list(self.columns)
+        return sum(
+            1 for number, cells in self.cells()
+            if number > self.header_row and any(i < len(cells) and not _blank(cells[i]) for i in columns)
+        )
 
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def parse_row(number: int, values: dict[Column, Any], headers: dict[str, str]) -> RosterRow:
+def parse_row(number: int, values: list[tuple[Column, Any]], headers: dict[str, str]) -> RosterRow:
+    """``values``: the row's non-blank cells, each with its column, in the roster's order."""
     row = RosterRow(number, {"father": {}, "mother": {}})
-    for column, raw in values.items():
+    data = row.data
+    for column, raw in values:
         try:
             value = _read(column, raw)
         except RuleViolation as v:
             row.errors.append(problem(headers[column.field], column.field, v.code, v.zh, v.en))
             continue
-        target = row.data
-        *parents, leaf = column.field.split(".")
-        for name in parents:
-            target = target.setdefault(name, {})
-        target[leaf] = value
+        parent, leaf = _PLACE[column.field]
+        (data if parent is None else data.setdefault(parent, {}))[leaf] = value
     return row
 
 
@@ -296,7 +309,7 @@ def _digits_text(column: Column, raw: Any) -> str:
 
 
 def _choice(enum: type[StrEnum], text: str) -> str:
-    value = _LOOKUP[enum].get(_norm(text))
+    value = _EXACT[enum].get(text) or _LOOKUP[enum].get(_norm(text))
     if value is None:
         labels = [labels[0] for labels in LABELS[enum].values()]
         raise RuleViolation("cell_choice", f"“{text}”不是可选的取值：{'、'.join(labels)}",
@@ -319,7 +332,13 @@ def read_date(raw: Any) -> str:
     serial = isinstance(raw, (int, float)) and _EXCEL_SERIALS.start <= raw < _EXCEL_SERIALS.stop
     if serial and not _COMPACT_DATE.match(str(int(raw))):
         return from_excel(raw).date().isoformat()
-    text = unicodedata.normalize("NFKC", _as_text(raw))
+    text = _as_text(raw)
+    if len(text) == 10 and text[4] == text[7] == "-" and text.isascii():  # 2015-03-02, most cells: as is when a date
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass  # e.g. 2015-02-30: refused below, with the clerk's words
+    text = unicodedata.normalize("NFKC", text)
     match = _DATE.match(text) or _COMPACT_DATE.match(text)
     try:
         if match:
@@ -335,11 +354,19 @@ def normalise_name(name: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name))
 
 
+_KEYED: dict[str, hmac.HMAC] = {}  # key -> the HMAC keyed with it, copied for each hash (keying is most of the cost)
+
+
 def natural_key(child: dict[str, Any], key: str) -> str:
     """The same child in two rosters: keyed hash of name, birth date, village and ID number
     (keyed, so the table reveals nothing of them)."""
     parts = (normalise_name(child["name"]), str(child["birth_date"]), child["village_code"], (child.get("id_number") or "").upper())
-    return hmac.new(key.encode(), "|".join(parts).encode(), hashlib.sha256).hexdigest()
+    keyed = _KEYED.get(key)
+    if keyed is None:
+        keyed = _KEYED[key] = hmac.new(key.encode(), digestmod=hashlib.sha256)
+    h = keyed.copy()
+    h.update("|".join(parts).encode())
+    return h.hexdigest()
 
 
 def to_cells(body: dict[str, Any]) -> list[Any]:

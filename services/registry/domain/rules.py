@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from operator import mul
 
 from services.registry.domain.divisions import known_county
 
@@ -17,6 +18,8 @@ ID_CHECK_CHARS = "10X98765432"
 # reads as the same number: such a number would pass and then miss its duplicate.
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 _LANDLINE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]")
+_VILLAGE_CODE = re.compile(r"[0-9]{12}")
 
 
 class RuleViolation(ValueError):
@@ -32,13 +35,13 @@ class RuleViolation(ValueError):
 
 
 def id_check_char(first17: str) -> str:
-    return ID_CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, ID_WEIGHTS)) % 11]
+    return ID_CHECK_CHARS[sum(map(mul, map(int, first17), ID_WEIGHTS)) % 11]
 
 
 def check_id_number(value: str, *, birth_date: date | None = None, gender: str | None = None) -> str:
     """GB 11643-1999 resident ID number; returns it upper-cased."""
     v = value.strip().upper()
-    if not re.fullmatch(r"[0-9]{17}[0-9X]", v):
+    if not _ID_NUMBER.fullmatch(v):
         raise RuleViolation("id_number_format", "身份证号应为18位，前17位为数字，末位为数字或X",
                             "must be 18 characters: 17 digits then a digit or X")
     if id_check_char(v[:17]) != v[17]:
@@ -69,7 +72,7 @@ def check_phone(value: str) -> str:
 
 def check_village_code(value: str) -> str:
     v = value.strip()
-    if not re.fullmatch(r"[0-9]{12}", v):
+    if not _VILLAGE_CODE.fullmatch(v):
         raise RuleViolation("village_code_format", "村（社区）区划代码应为12位数字", "village code must be 12 digits")
     if not known_county(v[:6]):
         raise RuleViolation("county_unknown", f"区划代码前6位 {v[:6]} 不是已知的县级区划",

@@ -5,6 +5,9 @@ worker takes a job that nobody holds (``FOR UPDATE SKIP LOCKED``, then a lease
 on the row) and registers it a chunk at a time: the chunk's children, their
 events (outbox), their natural keys, each row's outcome and the job's resume
 point commit in one transaction. A row is registered whole or not at all.
+While a chunk's transaction waits on PostgreSQL, the next chunk is read and checked
+(a task of the same event loop, a few rows at a time: a thread would make every
+query and XADD of the process wait for the interpreter lock).
 """
 
 from __future__ import annotations
@@ -16,30 +19,33 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DataError, IntegrityError
 
 from services.registry.adapters.id_vault import IdVault
-from services.registry.adapters.census_batch import BatchUnitOfWork, RowWrites
-from services.registry.adapters.orm import census_import_rows, census_imports, census_keys, children
+from services.registry.adapters.census_batch import BatchUnitOfWork, BufferedOutbox, RowWrites
+from services.registry.adapters.orm import census_import_rows, census_imports
 from services.registry.domain import census
 from services.registry.domain.rules import RuleViolation
 from services.registry.entrypoints.schemas import ChildIn
 from services.registry.service_layer.handlers import register_child
 from shared.errors import describe
 from shared.logs import log_fields
-from shared.outbox import Outbox
 from shared.tasks import sleep_unless_stopped
 
 log = logging.getLogger("shouhu.registry.census")
 
 CHUNK_ROWS = 500
+CHECK_SLICE = 20  # rows checked between two turns of the event loop (about a millisecond)
+# A row the database refuses (e.g. a NUL character in a text), through SQLAlchemy or asyncpg itself (COPY, arrays).
+_REFUSED = (IntegrityError, DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 LEASE = timedelta(seconds=60)
 
 
@@ -165,15 +171,46 @@ class _Job:
     last_row: int
     rows: Iterator[census.RosterRow]
     headers: dict[str, str]
+    ahead: asyncio.Task | None = None  # the next chunk, read and checked while this one's transaction runs
+
+    def drop(self) -> None:
+        """Given up (no longer ours, or a chunk failed): the chunk read ahead is not needed."""
+        if self.ahead is not None:
+            self.ahead.cancel()
+            self.ahead = None
+
+
+async def _driver(session):
+    """The asyncpg connection of the session's transaction, for COPY and array parameters."""
+    return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _records(table, rows: list[dict[str, Any]]) -> tuple[list[str], list[tuple]]:
+    """``rows`` (dicts with the same keys) as COPY records: their columns, and a tuple a row, JSONB as text."""
+    columns = list(rows[0])
+    values = itemgetter(*columns) if len(columns) > 1 else lambda r: (r[columns[0]],)
+    json_at = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSONB)]
+    if not json_at:
+        return columns, [values(r) for r in rows]
+    records = []
+    for r in rows:
+        record = list(values(r))
+        for i in json_at:
+            if record[i] is not None:
+                record[i] = _json(record[i])
+        records.append(tuple(record))
+    return columns, records
 
 
 async def _copy(session, table, rows: list[dict[str, Any]]) -> None:
     """Rows into ``table`` by COPY in the session's transaction: many times faster than INSERTs."""
-    columns = list(rows[0])
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
-    records = [tuple(json.dumps(r[c], ensure_ascii=False) if c in json_columns and r[c] is not None else r[c] for c in columns) for r in rows]
-    raw = await (await session.connection()).get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(table.name, columns=columns, records=records)
+    columns, records = _records(table, rows)
+    await (await _driver(session)).copy_records_to_table(table.name, columns=columns, records=records)
+
+
 
 
 class CensusImporter:
@@ -183,7 +220,7 @@ class CensusImporter:
         self.rt, self.chunk_rows, self.lease, self.poll = runtime, chunk_rows, lease, poll_ms / 1000
         self.name = f"census-{uuid4().hex[:12]}"
         spec, settings = runtime.spec, runtime.settings
-        self.outbox = Outbox(spec.outbox, spec.name, settings.stream_namespace)
+        self.outbox = BufferedOutbox(spec.outbox, spec.name, settings.stream_namespace)
         self.vault = IdVault.from_settings(settings)
 
     async def submit(self, *, filename: str, content: bytes, actor: str, region: str) -> UUID:
@@ -242,6 +279,7 @@ class CensusImporter:
     async def process(self, job: _Job, stop: asyncio.Event) -> None:
         while await self.step(job):
             if stop.is_set():
+                job.drop()
                 await self._release(job)  # another worker (or this one, restarted) goes on at once
                 return
 
@@ -257,13 +295,38 @@ class CensusImporter:
         roster = await asyncio.to_thread(lambda: open_roster(stored_roster(self.vault, job_id, row.content, row.content_key)))
         return _Job(job_id, row.actor, row.region, row.last_row, roster.rows(after=row.last_row), roster.headers)
 
+    async def _check_chunk(self, job: _Job) -> list[Checked]:
+        """The job's next chunk, read and checked ``CHECK_SLICE`` rows at a time, the event loop free between."""
+        key, rows, batch = self.rt.settings.id_hash_key, islice(job.rows, self.chunk_rows), []
+        while part := [check_row(r, job.headers, region=job.region, key=key) for r in islice(rows, CHECK_SLICE)]:
+            batch += part
+            await asyncio.sleep(0)
+        return batch
+
     async def step(self, job: _Job) -> bool:
-        """Register the next chunk of ``job`` in one transaction; False when the job is done or no longer ours."""
-        key = self.rt.settings.id_hash_key
-        batch = await asyncio.to_thread(
-            lambda: [check_row(r, job.headers, region=job.region, key=key) for r in islice(job.rows, self.chunk_rows)]
-        )
+        """Register the next chunk of ``job`` in one transaction; False when the job is done or no longer ours.
+        The chunk after it is read and checked meanwhile (the next ``step`` takes it)."""
+        ahead, job.ahead = job.ahead, None
+        batch = await (ahead or self._check_chunk(job))
         finished = len(batch) < self.chunk_rows
+        if not finished:
+            job.ahead = asyncio.ensure_future(self._check_chunk(job))
+        try:
+            committed = await self._commit(job, batch, finished)
+        except BaseException:
+            job.drop()
+            raise
+        if not committed:
+            job.drop()
+            return False
+        if self.rt.relay is not None:
+            self.rt.relay.wake()  # the chunk's events are committed: published now, not at the relay's next poll
+        job.last_row = batch[-1].row if batch else job.last_row
+        return not finished
+
+    async def _commit(self, job: _Job, batch: list[Checked], finished: bool) -> bool:
+        """The chunk's registrations, row outcomes and the job's progress in one transaction; False
+        when the job is no longer ours."""
         t = census_imports
         async with self.rt.sessionmaker() as session, session.begin():
             last_row = await session.scalar(
@@ -291,15 +354,14 @@ class CensusImporter:
                 error=None,
                 updated_at=func.now(),
             ))
-        job.last_row = batch[-1].row if batch else job.last_row
-        return not finished
+        return True
 
     async def _register(self, session, job: _Job, batch: list[Checked]) -> list[Outcome]:
         outcomes = {c.row: Outcome(c.row, "rejected", errors=c.errors) for c in batch if c.body is None}
         valid = [c for c in batch if c.body is not None]
-        existing = dict((await session.execute(
-            select(census_keys.c.key, census_keys.c.child_id).where(census_keys.c.key.in_([c.key for c in valid]))
-        )).all()) if valid else {}
+        existing = dict(await (await _driver(session)).fetch(
+            "SELECT key, child_id FROM census_keys WHERE key = ANY($1::text[])", [c.key for c in valid],
+        )) if valid else {}
         pending: list[_Pending] = []
         open_id_numbers = await self._open_id_numbers(session, valid)
         for c in valid:
@@ -321,17 +383,17 @@ class CensusImporter:
         try:
             async with session.begin_nested():
                 registered = await self._insert(session, job, pending)
-        except (IntegrityError, DataError):
+        except _REFUSED:
             # One row the database refuses must not cost the others: each row in its own savepoint.
             registered = []
             for p in pending:
                 try:
                     async with session.begin_nested():
                         registered += await self._insert(session, job, [p])
-                except (IntegrityError, DataError) as exc:
+                except _REFUSED as exc:
                     outcomes[p.checked.row] = Outcome(p.checked.row, "rejected", errors=[census.problem(
                         None, None, "database_refused", "保存失败，该行未登记，请联系管理员",
-                        f"the database refused the row ({type(exc.orig).__name__})",
+                        f"the database refused the row ({type(getattr(exc, 'orig', exc)).__name__})",
                     )])
         outcomes |= {o.row: o for o in registered}
         return sorted(outcomes.values(), key=lambda o: o.row)
@@ -341,25 +403,27 @@ class CensusImporter:
         hashes = [self.vault.hash(c.body["id_number"]) for c in valid if c.body.get("id_number")]
         if not hashes:
             return {}
-        return dict((await session.execute(
-            select(children.c.id_number_hash, children.c.id)
-            .where(children.c.id_number_hash.in_(hashes), children.c.archive_status == "open")
-        )).all())
+        return dict(await (await _driver(session)).fetch(
+            "SELECT id_number_hash, id FROM children WHERE id_number_hash = ANY($1::text[]) AND archive_status = 'open'", hashes,
+        ))
 
     async def _insert(self, session, job: _Job, pending: list[_Pending]) -> list[Outcome]:
         """Insert the natural keys, then the children and events of the rows whose key was still free."""
         if not pending:
             return []
-        won = set((await session.execute(
-            pg_insert(census_keys).on_conflict_do_nothing().returning(census_keys.c.key),
-            [{"key": p.checked.key, "child_id": p.child_id, "import_id": job.id, "row_number": p.checked.row} for p in pending],
-        )).scalars())
+        driver = await _driver(session)
+        won = {r[0] for r in await driver.fetch(
+            "INSERT INTO census_keys (key, child_id, import_id, row_number)"
+            " SELECT k, c, $3, n FROM unnest($1::text[], $2::uuid[], $4::int[]) AS t (k, c, n)"
+            " ON CONFLICT DO NOTHING RETURNING key",
+            [p.checked.key for p in pending], [p.child_id for p in pending], job.id, [p.checked.row for p in pending],
+        )}
         lost = [p for p in pending if p.checked.key not in won]  # another import registered them meanwhile
         winners = {}
         if lost:
-            winners = dict((await session.execute(
-                select(census_keys.c.key, census_keys.c.child_id).where(census_keys.c.key.in_([p.checked.key for p in lost]))
-            )).all())
+            winners = dict(await driver.fetch(
+                "SELECT key, child_id FROM census_keys WHERE key = ANY($1::text[])", [p.checked.key for p in lost],
+            ))
         rows: dict = {}
         for p in pending:
             if p.checked.key in won:

@@ -217,7 +217,8 @@ async def _protect_id_number(uow, child: Child, id_number: str, vault: IdVault) 
         v = check_id_number(id_number, birth_date=child.birth_date, gender=child.gender)
     except RuleViolation as violation:
         raise violation.at("id_number") from None
-    child.id_number_hash, child.id_number_masked, child.id_number_sealed = vault.hash(v), mask_id_number(v), vault.seal(v)
+    child.id_number_hash = vault.hash(v)
+    child.id_number_masked, child.id_number_sealed = mask_id_number(v), vault.seal(v, child.id_number_hash)
     existing = await uow.children.open_with_id_number(child.id_number_hash, other_than=child.id)
     if existing:
         raise Conflict(

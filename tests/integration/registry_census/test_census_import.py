@@ -190,3 +190,19 @@ async def test_an_id_number_already_on_file_or_twice_in_the_roster_is_refused_na
     report = {x["row"]: [(e["column"], e["type"]) for e in x["errors"]] for x in job["report"]}
     assert report == {2: [("身份证号", "id_number_registered")], 4: [("身份证号", "id_number_registered")]}
     assert await scalar(engines["registry"], "SELECT count(*) FROM children WHERE village_code = :v", v=village) == 2
+
+
+async def test_a_row_the_database_refuses_is_rejected_alone_and_the_others_are_registered(settings, engines):
+    village = "410523100312"
+    rows = [good(n, village) for n in range(3)]
+    rows[1] = row(rows[1], 班级="三年级\x00二班")  # valid for the API, but PostgreSQL text holds no NUL character
+    async with running_app(REGISTRY, settings) as (_, client):
+        job = (await upload(client, settings, csv_bytes(rows), "名单.csv")).json()
+    assert (job["registered"], job["rejected"]) == (2, 1), job["report"]
+    [refused] = job["report"]
+    assert (refused["row"], [e["type"] for e in refused["errors"]]) == (3, ["database_refused"])
+    assert await scalar(engines["registry"], "SELECT count(*) FROM children WHERE village_code = :v", v=village) == 2
+    assert await scalar(
+        engines["registry"], "SELECT count(*) FROM outbox o JOIN children c ON o.aggregate_id = c.id::text WHERE c.village_code = :v",
+        v=village,
+    ) == 2 * 3
