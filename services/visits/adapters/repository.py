@@ -80,8 +80,17 @@ _SAVE_CONTACTS = _contacts.on_conflict_do_update(
 
 
 class ChildRepository:
+    """Children added in this transaction are held as they stand until one is changed (``update``): a run's
+    handlers read them back without a statement, and know nothing of theirs predates the transaction (a
+    child's events come in order: its cases, absences and pairings follow its registration)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._added: dict[UUID, ChildPlace] = {}
+
+    def added(self, child_ids: list[UUID]) -> set[UUID]:
+        """Those of ``child_ids`` added in this transaction."""
+        return {c for c in child_ids if c in self._added}
 
     async def get(self, child_id: UUID, *, for_update: bool = False) -> ChildPlace | None:
         stmt = select(*_CHILD).where(children.c.child_id == child_id)
@@ -89,15 +98,21 @@ class ChildRepository:
         return ChildPlace(**row) if row else None
 
     async def get_many(self, child_ids: list[UUID]) -> dict[UUID, ChildPlace]:
-        rows = (await self.session.execute(select(*_CHILD).where(children.c.child_id.in_(child_ids)))).mappings()
-        return {r["child_id"]: ChildPlace(**r) for r in rows}
+        found = {c: self._added[c] for c in child_ids if c in self._added}
+        if rest := [c for c in child_ids if c not in found]:
+            rows = (await self.session.execute(select(*_CHILD).where(among(children.c.child_id, "child_ids")),
+                                               {"child_ids": rest})).mappings()
+            found |= {r["child_id"]: ChildPlace(**r) for r in rows}
+        return found
 
-    async def add_many(self, places: list[dict]) -> set[UUID]:
-        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are.
-        Returns the ids of those added."""
-        return set(await self.session.scalars(_ADD_CHILDREN, columns_of(places)))
+    async def add_many(self, places: list[dict]) -> None:
+        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are."""
+        added = set(await self.session.scalars(_ADD_CHILDREN, columns_of(places)))
+        self._added |= {p["child_id"]: ChildPlace(**{k: p[k] for k in ("child_id", "village_code", "school_id", "class_name")})
+                        for p in places if p["child_id"] in added}
 
     async def update(self, child_id: UUID, **values) -> None:
+        self._added.pop(child_id, None)  # read from the row from now on
         await self.session.execute(
             update(children).where(children.c.child_id == child_id).values(**values, updated_at=func.now())
         )
@@ -200,10 +215,12 @@ class HelperRepository:
 class PairingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.children_paired_now: set[UUID] = set()  # children given a pairing in this transaction
 
     async def add_many(self, made: list[Pairing], created_by: str) -> None:
         if made:
             await self.session.execute(insert(pairings), [{**vars(p), "created_by": created_by} for p in made])
+            self.children_paired_now |= {p.child_id for p in made}
 
     async def get(self, pairing_id: UUID, *, for_update: bool = False) -> Pairing | None:
         stmt = select(*_PAIRING).where(pairings.c.id == pairing_id)

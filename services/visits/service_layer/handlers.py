@@ -25,21 +25,17 @@ _ACTOR = "visits.registry-sync"
 
 async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]]) -> None:
     """A run of new children: their places, their class teachers, their schedule (armed once per county)."""
-    places = [{"child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _PLACE}} for e in events]
-    added = await uow.children.add_many(places)
-    # A child added now is as registered; one known already (its row stays as it was) is read.
-    known = [p["child_id"] for p in places if p["child_id"] not in added]
-    held = await uow.children.get_many(known) if known else {}
-    kids = [held[p["child_id"]] if p["child_id"] in held else ChildPlace(
-        child_id=p["child_id"], village_code=p["village_code"], school_id=p["school_id"], class_name=p["class_name"],
-    ) for p in places if p["child_id"] in added or p["child_id"] in held]
+    await uow.children.add_many([{"child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _PLACE}} for e in events])
+    ids = [e.data.child_id for e in events]
+    kids = list((await uow.children.get_many(ids)).values())
     today = today_local()
+    await pair_class_teachers(uow, kids, today, _ACTOR)
     # Only a pairing binds a child to a rule: the children of the run without one in force have no window to
-    # arm (most of a census, before its helpers are paired). A child added now has only the class teacher
-    # paired now; only those known already are looked up.
-    paired = {p.child_id for p in await pair_class_teachers(uow, kids, today, _ACTOR)}
-    if held:
-        paired |= set(await uow.pairings.children_paired_in("", today, list(held)))
+    # arm (most of a census, before its helpers are paired). A child added now has none but those paired now.
+    paired = uow.pairings.children_paired_now.intersection(ids)
+    added = uow.children.added(ids)
+    if earlier := [c for c in ids if c not in added]:
+        paired |= set(await uow.pairings.children_paired_in("", today, earlier))
     by_county: dict[str, list[UUID]] = defaultdict(list)
     for child in kids:
         if child.closed_on is None and child.child_id in paired:

@@ -133,11 +133,15 @@ async def open_referrals(uow, cases: list[tuple[ChildPlace, ReferralPolicy]], *,
         return []
     at = at or now()
     ids = list(dict.fromkeys(child.child_id for child, _ in cases))
-    held = {(r.child_id, r.policy): r for r in await uow.referrals.open_of_children(ids)}
-    helpers = await uow.pairings.helpers_of(ids)
+    # A child added in this transaction has no case and no absence yet, and no helper but one paired now.
+    added = uow.children.added(ids)
+    earlier = [c for c in ids if c not in added]
+    held = {(r.child_id, r.policy): r for r in await uow.referrals.open_of_children(earlier)} if earlier else {}
+    paired = [c for c in ids if c in uow.pairings.children_paired_now or c in earlier]
+    helpers = await uow.pairings.helpers_of(paired) if paired else {}
     await uow.referrals.load_counties(child.county for child, _ in cases)
     # Only a case reported at once shows the agencies the child's absences.
-    absences = await uow.referrals.absences_of(ids) if any(not p.persuades for _, p in cases) else {}
+    absences = await uow.referrals.absences_of(earlier) if earlier and any(not p.persuades for _, p in cases) else {}
     opened: list[Referral | None] = []
     for child, policy in cases:
         existing = held.get((child.child_id, policy.code))
