@@ -9,7 +9,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Boolean, Date, Table, Text, delete, func, insert, null, select, union_all, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,8 +46,7 @@ class ReferralRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._appended: dict[Table, list[dict[str, Any]]] = {}
-        self._policies: dict[str, dict[str, dict]] = {}
-        self._calendars: dict[str, Calendar] = {}
+        self._counties: dict[str, tuple[dict[str, dict], Calendar]] = {}  # policy overrides and calendar
 
     def _append(self, table: Table, row: dict[str, Any]) -> None:
         self._appended.setdefault(table, []).append(row)
@@ -172,41 +172,44 @@ class ReferralRepository:
     # --- a county's calendar and policies ---
 
     async def load_counties(self, counties: Iterable[str]) -> None:
-        """The policy overrides and calendars of these counties (a run's children's), read in one statement
-        each, for the rest of the transaction."""
+        """The policy overrides and calendars of these counties (a run's children's), read in one statement,
+        for the rest of the transaction."""
+        wanted = sorted({k for k in counties if k not in self._counties})
+        if not wanted:
+            return
         o, c = referral_policy_overrides, county_calendar
-        if wanted := sorted({k for k in counties if k not in self._policies}):
-            held: dict[str, dict[str, dict]] = {k: {} for k in wanted}
-            rows = await self.session.execute(
-                select(o.c.county, o.c.policy, o.c.settings).where(among(o.c.county, "counties")), {"counties": wanted})
-            for county, policy, settings in rows.all():
-                held[county][policy] = settings
-            self._policies |= held
-        if wanted := sorted({k for k in counties if k not in self._calendars}):
-            days: dict[str, tuple[set[date], set[date]]] = {k: (set(), set()) for k in wanted}
-            rows = await self.session.execute(
-                select(c.c.county, c.c.day, c.c.working).where(among(c.c.county, "counties")), {"counties": wanted})
-            for county, day, working in rows.all():
+        rows = await self.session.execute(union_all(
+            select(o.c.county, o.c.policy, o.c.settings, null().cast(Date), null().cast(Boolean))
+            .where(among(o.c.county, "counties")),
+            select(c.c.county, null().cast(Text), null().cast(JSONB), c.c.day, c.c.working)
+            .where(among(c.c.county, "counties")),
+        ), {"counties": wanted})
+        held: dict[str, dict[str, dict]] = {k: {} for k in wanted}
+        days: dict[str, tuple[set[date], set[date]]] = {k: (set(), set()) for k in wanted}
+        for county, policy, settings, day, working in rows.all():
+            if policy is None:
                 days[county][working].add(day)
-            self._calendars |= {k: Calendar(frozenset(off), frozenset(on)) for k, (off, on) in days.items()}
+            else:
+                held[county][policy] = settings
+        self._counties |= {k: (held[k], Calendar(frozenset(days[k][0]), frozenset(days[k][1]))) for k in wanted}
 
     async def calendar(self, county: str) -> Calendar:
         await self.load_counties([county])
-        return self._calendars[county]
+        return self._counties[county][1]
 
     async def set_calendar(self, county: str, days: dict[date, bool], *, since: date, until: date) -> None:
         """The county's holidays and working weekend days between ``since`` and ``until``, replaced."""
         c = county_calendar
-        self._calendars.pop(county, None)
+        self._counties.pop(county, None)
         await self.session.execute(delete(c).where(c.c.county == county, c.c.day.between(since, until)))
         if days:
             await self.session.execute(insert(c), [{"county": county, "day": d, "working": w} for d, w in days.items()])
 
     async def policy_overrides(self, county: str) -> dict[str, dict]:
         await self.load_counties([county])
-        return dict(self._policies[county])
+        return dict(self._counties[county][0])
 
     async def set_policy_override(self, county: str, policy: str, settings: dict) -> None:
-        self._policies.pop(county, None)
+        self._counties.pop(county, None)
         stmt = pg_insert(referral_policy_overrides).values(county=county, policy=policy, settings=settings)
         await self.session.execute(stmt.on_conflict_do_update(index_elements=["county", "policy"], set_={"settings": settings}))
