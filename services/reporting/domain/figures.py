@@ -9,6 +9,7 @@ it counts in now: the rollups follow the events and a figure never scans history
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -78,11 +79,29 @@ def labels(child: ChildState) -> set[str]:
 
 def deltas(before: ChildState | None, after: ChildState | None) -> Counter[tuple[str, str]]:
     """(place, label) -> change in count, from a child's state before an event to after it."""
+    return moves([(before, after)])
+
+
+def moves(changes: Iterable[tuple[ChildState | None, ChildState | None]]) -> Counter[tuple[str, str]]:
+    """(place, label) -> change in count, from many children's states before to after (None: not counted).
+    Added up per home (village and school) first: a batch's children share homes, and each home's labels
+    are spread over its places once."""
+    homes: dict[tuple[str, str | None], Counter[str]] = {}
+    for before, after in changes:
+        for state, sign in ((after, 1), (before, -1)):
+            if state is not None:
+                home = homes.get((state.village_code, state.school_id))
+                if home is None:
+                    home = homes[state.village_code, state.school_id] = Counter()
+                for label in labels(state):
+                    home[label] += sign
     change: Counter[tuple[str, str]] = Counter()
-    if after is not None:
-        change.update((p, lab) for p in child_places(after.village_code, after.school_id) for lab in labels(after))
-    if before is not None:
-        change.subtract((p, lab) for p in child_places(before.village_code, before.school_id) for lab in labels(before))
+    for (village, school), counted in homes.items():
+        places = child_places(village, school)
+        for label, n in counted.items():
+            if n:
+                for place in places:
+                    change[place, label] += n
     return Counter({k: v for k, v in change.items() if v})
 
 

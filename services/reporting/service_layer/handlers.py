@@ -3,20 +3,23 @@
 Two kinds of rollup, both changed by deltas only:
 - ``place_figures``: how many children of a place carry a label now (domain.figures.labels);
 - ``monthly_figures``: what happened in a place in a month (registrations, visits, agreements...).
+A transaction's handlers add their deltas up; its commit writes them (``_Pending``).
 """
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from services.reporting.adapters.orm import (
     child_contacts, child_facts, helper_months, monthly_figures, pairings, place_figures, visit_records,
 )
-from services.reporting.domain.figures import ChildState, deltas, enrolment_after_transfer, month_of
+from services.reporting.domain.figures import ChildState, enrolment_after_transfer, month_of, moves
 from services.reporting.domain.places import enclosing_places
 from shared.clock import today_local
 from shared.contracts import EventEnvelope
@@ -62,30 +65,72 @@ _add_helper_months = _helpers.on_conflict_do_update(
 )
 
 
-async def _count(session, change: Counter[tuple[str, str]]) -> None:
-    """Add to the figures of these places (in key order, so concurrent batches lock alike)."""
-    rows = [{"place": p, "figure": f, "value": n} for (p, f), n in sorted(change.items()) if n]
+_PENDING = "reporting.pending"  # the key of a transaction's _Pending in its session's info
+
+
+@dataclass
+class _Pending:
+    """What the handlers of one transaction (a batch) leave for its commit.
+
+    The figures they moved, added up, written when it commits: one statement per rollup, its rows in key
+    order, so concurrent batches (two consumers of the group) lock the rows they share in one order, and a
+    row the batch's runs all move (a county's children) is written once. The facts of the children they
+    read or wrote, as they are now: a child registered, then assigned the guardian it was registered with,
+    is neither read nor written again."""
+
+    children: dict[UUID, ChildState] = field(default_factory=dict)
+    places: Counter[tuple[str, str]] = field(default_factory=Counter)
+    months: Counter[tuple[str, date, str]] = field(default_factory=Counter)
+
+
+def _pending(session) -> _Pending:
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = _Pending()
+        event.listen(session.sync_session, "before_commit", _write_figures)
+    return pending
+
+
+def _write_figures(session: Session) -> None:
+    """Before the commit: the transaction's figures, added to the rollups. A figure its runs moved and moved
+    back is written too (as 0): its row is there, as when each event is applied in a transaction of its own."""
+    pending = session.info.pop(_PENDING, None)
+    if pending is None:
+        return
+    rows = [{"place": p, "figure": f, "value": n} for (p, f), n in sorted(pending.places.items())]
     if rows:
-        await session.execute(_add_figures, columns_of(rows))
+        session.execute(_add_figures, columns_of(rows))
+    rows = [{"place": p, "month": m, "figure": f, "value": n} for (p, m, f), n in sorted(pending.months.items())]
+    if rows:
+        session.execute(_add_monthly, columns_of(rows))
 
 
-async def _tally(session, region_code: str, day: date, figures: dict[str, int]) -> None:
+def _count(session, change: Counter[tuple[str, str]]) -> None:
+    """Add to the figures of these places."""
+    _pending(session).places.update({k: n for k, n in change.items() if n})
+
+
+def _tally(session, region_code: str, day: date, figures: dict[str, int]) -> None:
     """What happened on ``day`` in ``region_code``, added to the month of every enclosing place."""
-    await _tallies(session, [(region_code, day, figures)])
+    _tallies(session, [(region_code, day, figures)])
 
 
-async def _tallies(session, happened: list[tuple[str, date, dict[str, int]]]) -> None:
-    """What happened (region, day, figures) in a run of events, added up per place, month and figure: one
-    statement, its rows in key order (so concurrent batches lock alike)."""
-    total: Counter[tuple[str, date, str]] = Counter()
+def _tallies(session, happened: list[tuple[str, date, dict[str, int]]]) -> None:
+    """What happened (region, day, figures) in a run of events, added up per region and month first (a run's
+    events share villages), then to the month of every enclosing place."""
+    homes: dict[tuple[str, date], Counter[str]] = {}
     for region_code, day, figures in happened:
-        month = month_of(day)
-        for p in enclosing_places(region_code):
-            for f, n in figures.items():
-                total[p, month, f] += n
-    rows = [{"place": p, "month": m, "figure": f, "value": n} for (p, m, f), n in sorted(total.items()) if n]
-    if rows:
-        await session.execute(_add_monthly, columns_of(rows))
+        home = homes.get((region_code, month_of(day)))
+        if home is None:
+            home = homes[region_code, month_of(day)] = Counter()
+        home.update(figures)
+    months = _pending(session).months
+    for (region_code, month), figures in homes.items():
+        places = enclosing_places(region_code)
+        for f, n in figures.items():
+            if n:
+                for p in places:
+                    months[p, month, f] += n
 
 
 def _day(event: EventEnvelope) -> date:
@@ -102,13 +147,14 @@ async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]])
         "enrolment_status": "in_school" if e.data.school_id else "not_enrolled",  # as the registry sets it
     } for e in events]
     inserted = set(await uow.session.scalars(_new_facts, facts))
-    change: Counter[tuple[str, str]] = Counter()
+    children = _pending(uow.session).children
+    born = []
     for f in facts:
         if f["child_id"] in inserted:
-            change.update(deltas(None, ChildState.of(**{k: v for k, v in f.items() if k != "child_id"})))
-    await _count(uow.session, change)
-    # Added up per place: two villages of a run share their township, county... (a row twice in one upsert fails).
-    await _tallies(uow.session, [(e.region_code, _day(e), {"registered": 1}) for e in events if e.data.child_id in inserted])
+            children[f["child_id"]] = ChildState.of(**{k: v for k, v in f.items() if k != "child_id"})
+            born.append((None, children[f["child_id"]]))
+    _count(uow.session, moves(born))
+    _tallies(uow.session, [(e.region_code, _day(e), {"registered": 1}) for e in events if e.data.child_id in inserted])
 
 
 async def _change(uow, child_id: UUID, values: dict | Callable[[ChildState], dict]) -> ChildState | None:
@@ -118,24 +164,31 @@ async def _change(uow, child_id: UUID, values: dict | Callable[[ChildState], dic
 
 
 async def _changes(uow, changes: dict[UUID, dict | Callable[[ChildState], dict]]) -> dict[UUID, ChildState]:
-    """New facts of a run of children (one entry each): their rows read and locked in one statement, updated
-    in one per set of columns changed, their figures moved in one. Returns each one's state before (none for
-    a child never registered here)."""
-    rows = await uow.session.execute(_facts_locked, {"child_ids": sorted(changes)})
-    before = {r.child_id: ChildState.of(**{k: getattr(r, k) for k in _STATE}) for r in rows}
-    moved: Counter[tuple[str, str]] = Counter()
+    """New facts of a run of children (one entry each): the rows this transaction has not seen yet read and
+    locked in one statement, the rows whose facts change updated in one per set of columns changed, their
+    figures moved. Returns each one's state before (none for a child never registered here)."""
+    children = _pending(uow.session).children
+    unseen = sorted(c for c in changes if c not in children)
+    if unseen:
+        rows = await uow.session.execute(_facts_locked, {"child_ids": unseen})
+        children.update((r.child_id, ChildState.of(**{k: getattr(r, k) for k in _STATE})) for r in rows)
+    before = {c: children[c] for c in sorted(changes) if c in children}
+    moved: list[tuple[ChildState, ChildState]] = []
     updates: dict[tuple[str, ...], list[dict]] = {}
-    for child_id, state in sorted(before.items()):
+    for child_id, state in before.items():
         values = changes[child_id]
         values = values(state) if callable(values) else values
-        moved.update(deltas(state, state.changed(**values)))
-        if values:
-            updates.setdefault(tuple(sorted(values)), []).append(
-                {"changed_child": child_id, **{f"new_{k}": v for k, v in values.items()}})
+        after = state.changed(**values)
+        changed = {k: v for k, v in values.items() if getattr(after, k) != getattr(state, k)}
+        if changed:  # e.g. not a census's guardian assigned as the child was registered with
+            children[child_id] = after
+            moved.append((state, after))
+            updates.setdefault(tuple(sorted(changed)), []).append(
+                {"changed_child": child_id, **{f"new_{k}": v for k, v in changed.items()}})
     for keys, params in updates.items():
         stmt = update(child_facts).where(child_facts.c.child_id == bindparam("changed_child"))
         await uow.session.execute(stmt.values({k: bindparam(f"new_{k}") for k in keys}), params)
-    await _count(uow.session, moved)
+    _count(uow.session, moves(moved))
     return before
 
 
@@ -178,30 +231,30 @@ async def agreement_signed(uow, event: EventEnvelope[AgreementFacts]) -> None:
     d = event.data
     await _change(uow, d.child_id, {"agreement_until": d.valid_until})
     figure = "agreements_renewed" if event.type.endswith("renewed") else "agreements_signed"
-    await _tally(uow.session, event.region_code, d.signed_on, {figure: 1})
+    _tally(uow.session, event.region_code, d.signed_on, {figure: 1})
 
 
 async def agreement_ended(uow, event: EventEnvelope[AgreementEnded]) -> None:
     d = event.data
     await _change(uow, d.child_id, {"agreement_until": None})
     figure = "agreements_revoked" if event.type.endswith("revoked") else "agreements_expired"
-    await _tally(uow.session, event.region_code, d.ended_on, {figure: 1})
+    _tally(uow.session, event.region_code, d.ended_on, {figure: 1})
 
 
 async def children_unguarded(uow, events: list[EventEnvelope[ChildUnguarded]]) -> None:
     """无人监护 from the day the registry flagged it."""
     await _changes(uow, {e.data.child_id: {"unguarded_since": _day(e)} for e in events})
-    await _tallies(uow.session, [(e.region_code, _day(e), {"unguarded_started": 1}) for e in events])
+    _tallies(uow.session, [(e.region_code, _day(e), {"unguarded_started": 1}) for e in events])
 
 
 async def children_guarded(uow, events: list[EventEnvelope[ChildGuarded]]) -> None:
     await _changes(uow, {e.data.child_id: {"unguarded_since": None} for e in events})
-    await _tallies(uow.session, [(e.region_code, _day(e), {"unguarded_ended": 1}) for e in events])
+    _tallies(uow.session, [(e.region_code, _day(e), {"unguarded_ended": 1}) for e in events])
 
 
 async def absence_reported(uow, event: EventEnvelope[AbsenceReported]) -> None:
     d = event.data
-    await _tally(uow.session, event.region_code, d.from_date, {
+    _tally(uow.session, event.region_code, d.from_date, {
         "absences": 1, "absence_days": d.school_days, "unexcused_absences": 0 if d.excused else 1,
     })
 
@@ -220,10 +273,10 @@ async def enrolment_changed(uow, event: EventEnvelope[EnrolmentChanged]) -> None
     if before is None or out == was_out:
         return
     if out:
-        await _tally(uow.session, event.region_code, d.effective_on, {"dropouts_registered": 1})
+        _tally(uow.session, event.region_code, d.effective_on, {"dropouts_registered": 1})
     elif d.status == "in_school" and before.out_since is not None:
         days = (d.effective_on - before.out_since).days
-        await _tally(uow.session, event.region_code, d.effective_on, {"dropouts_returned": 1, f"return_days:{days}": 1})
+        _tally(uow.session, event.region_code, d.effective_on, {"dropouts_returned": 1, f"return_days:{days}": 1})
 
 
 # --- visits.events -----------------------------------------------------------------------------
@@ -234,7 +287,7 @@ async def pairing_started(uow, event: EventEnvelope[PairingStarted]) -> None:
     await uow.session.execute(insert(pairings).values(
         pairing_id=d.pairing_id, child_id=d.child_id, helper_id=d.helper_id, helper_role=d.helper_role.value, active=True,
     ).on_conflict_do_nothing())
-    await _tally(uow.session, event.region_code, d.started_on, {"pairings_started": 1})
+    _tally(uow.session, event.region_code, d.started_on, {"pairings_started": 1})
 
 
 async def pairing_ended(uow, event: EventEnvelope[PairingEnded]) -> None:
@@ -244,21 +297,19 @@ async def pairing_ended(uow, event: EventEnvelope[PairingEnded]) -> None:
 async def _count_records(session, records: list[tuple[str, RecordCreated, int]], *, newest: bool) -> None:
     """Visit records (走访记录) counted in (sign 1) or taken out (-1) of their children's, helpers' and
     places' figures, added up: one statement per table, its rows in key order (so concurrent batches lock
-    alike). ``newest``: each child's last contact becomes its newest record's of these when that is later
-    (never earlier: GREATEST ignores the NULL of a child without one)."""
+    alike), the places' at commit. ``newest``: each child's last contact becomes its newest record's of these
+    when that is later (never earlier: GREATEST ignores the NULL of a child without one)."""
     children: Counter[UUID] = Counter()
     last: dict[UUID, date] = {}
     helpers: Counter[tuple[UUID, date]] = Counter()
-    places: Counter[tuple[str, date, str]] = Counter()
     for region_code, d, sign in records:
         month = month_of(d.visited_on)
         children[d.child_id] += sign
         if newest:
             last[d.child_id] = max(d.visited_on, last.get(d.child_id, d.visited_on))
         helpers[d.helper_id, month] += sign
-        for place in enclosing_places(region_code):
-            places[place, month, "visits"] += sign
-            places[place, month, f"visits:{d.kind.value}"] += sign
+    _tallies(session, [(region_code, d.visited_on, {"visits": sign, f"visits:{d.kind.value}": sign})
+                       for region_code, d, sign in records])
     rows = [{"child_id": c, "contacts": n, "last_contact_on": last.get(c)} for c, n in sorted(children.items())
             if n or c in last]
     if rows:
@@ -266,9 +317,6 @@ async def _count_records(session, records: list[tuple[str, RecordCreated, int]],
     rows = [{"helper_id": h, "month": m, "contacts": n} for (h, m), n in sorted(helpers.items()) if n]
     if rows:
         await session.execute(_add_helper_months, columns_of(rows))
-    rows = [{"place": p, "month": m, "figure": f, "value": n} for (p, m, f), n in sorted(places.items()) if n]
-    if rows:
-        await session.execute(_add_monthly, columns_of(rows))
 
 
 async def _last_contact(uow, child_id: UUID) -> None:
@@ -310,7 +358,7 @@ async def record_corrected(uow, event: EventEnvelope[RecordCorrected]) -> None:
 
 async def concern_raised(uow, event: EventEnvelope[ConcernRaised]) -> None:
     d = event.data
-    await _tally(uow.session, event.region_code, d.observed_on, {
+    _tally(uow.session, event.region_code, d.observed_on, {
         "concerns": 1, f"concerns:{d.kind.value}": 1, f"concerns_severity:{d.severity.value}": 1,
     })
 
@@ -318,7 +366,7 @@ async def concern_raised(uow, event: EventEnvelope[ConcernRaised]) -> None:
 async def activity_recorded(uow, event: EventEnvelope[ActivityRecorded]) -> None:
     """集体关爱活动: counted in person-times (人次)."""
     d = event.data
-    await _tally(uow.session, event.region_code, d.held_on, {
+    _tally(uow.session, event.region_code, d.held_on, {
         "activities": 1, "person_times": d.person_times, "activity_children": len(d.child_ids),
     })
 
@@ -326,7 +374,7 @@ async def activity_recorded(uow, event: EventEnvelope[ActivityRecorded]) -> None
 async def visit_overdue(uow, event: EventEnvelope[VisitOverdue]) -> None:
     """A window of a rule that ended short (未按要求走访): per rule, child and helper."""
     d = event.data
-    await _tally(uow.session, event.region_code, d.window_end, {
+    _tally(uow.session, event.region_code, d.window_end, {
         "missed_windows": 1, f"missed:{d.rule_code}": 1, f"missed_required:{d.rule_code}": d.required,
         f"missed_done:{d.rule_code}": d.done,
     })
@@ -345,28 +393,28 @@ def _case_open(policy: str, stage: str) -> str:
     return f"referrals_open:{policy}:{stage}"
 
 
-async def _move_case(uow, region_code: str, policy: str, leaving: str | None, entering: str | None) -> None:
+def _move_case(uow, region_code: str, policy: str, leaving: str | None, entering: str | None) -> None:
     """How many cases of a place are open now, per policy and stage."""
-    await _move_cases(uow, [(region_code, policy, leaving, entering)])
+    _move_cases(uow, [(region_code, policy, leaving, entering)])
 
 
-async def _move_cases(uow, moves: list[tuple[str, str, str | None, str | None]]) -> None:
-    """Cases (region, policy, stage left, stage entered) moved, added up per place in one statement."""
+def _move_cases(uow, cases: list[tuple[str, str, str | None, str | None]]) -> None:
+    """Cases (region, policy, stage left, stage entered) moved, added up per place."""
     change: Counter[tuple[str, str]] = Counter()
-    for region_code, policy, leaving, entering in moves:
+    for region_code, policy, leaving, entering in cases:
         for place in enclosing_places(region_code):
             if leaving:
                 change[place, _case_open(policy, leaving)] -= 1
             if entering:
                 change[place, _case_open(policy, entering)] += 1
-    await _count(uow.session, change)
+    _count(uow.session, change)
 
 
 async def referrals_opened(uow, events: list[EventEnvelope[ReferralOpened]]) -> None:
     """A run of cases opened (a census opens one per unguarded or unregistered child)."""
-    await _tallies(uow.session, [(e.region_code, e.data.opened_on, {
+    _tallies(uow.session, [(e.region_code, e.data.opened_on, {
         "referrals_opened": 1, f"referrals_opened:{e.data.policy}": 1}) for e in events])
-    await _move_cases(uow, [(e.region_code, e.data.policy, None, e.data.stage) for e in events])
+    _move_cases(uow, [(e.region_code, e.data.policy, None, e.data.stage) for e in events])
 
 
 def _stage_figures(d: StageChanged) -> dict[str, int]:
@@ -378,21 +426,21 @@ def _stage_figures(d: StageChanged) -> dict[str, int]:
 
 
 async def referral_stages_changed(uow, events: list[EventEnvelope[StageChanged]]) -> None:
-    await _move_cases(uow, [(e.region_code, e.data.policy, e.data.previous, e.data.stage) for e in events])
-    await _tallies(uow.session, [(e.region_code, e.occurred_at.date(), _stage_figures(e.data)) for e in events])
+    _move_cases(uow, [(e.region_code, e.data.policy, e.data.previous, e.data.stage) for e in events])
+    _tallies(uow.session, [(e.region_code, e.occurred_at.date(), _stage_figures(e.data)) for e in events])
 
 
 async def referral_deadline_missed(uow, event: EventEnvelope[DeadlineMissed]) -> None:
     d = event.data
-    await _tally(uow.session, event.region_code, event.occurred_at.date(), {
+    _tally(uow.session, event.region_code, event.occurred_at.date(), {
         f"deadlines_missed:{d.step}": 1, f"deadlines_missed:{d.policy}": 1,
     })
 
 
 async def referral_closed(uow, event: EventEnvelope[ReferralClosed]) -> None:
     d = event.data
-    await _move_case(uow, event.region_code, d.policy, d.previous_stage, None)
-    await _tally(uow.session, event.region_code, d.closed_on, {
+    _move_case(uow, event.region_code, d.policy, d.previous_stage, None)
+    _tally(uow.session, event.region_code, d.closed_on, {
         "referrals_closed": 1, f"referrals_closed:{d.policy}:{d.outcome}": 1,
         "referrals_closed_in_time": int(d.deadlines_missed == 0), "referral_days_open": d.days_open,
     })
