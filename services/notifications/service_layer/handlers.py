@@ -13,8 +13,8 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from pydantic import ValidationError
-from sqlalchemy import and_, bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ARRAY, Text, and_, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
 from services.notifications.adapters.channels import IN_TRANSACTION, ChannelAdapter, Outgoing, SendError
 from services.notifications.adapters.directory import Directory
@@ -51,7 +51,7 @@ from shared.contracts.registry_v1 import ConsentChanged, ContactCard
 from shared.db import among, array_param, columns_of, insert_rows
 from shared.logs import log_fields
 from shared.outbox import DATA_FIELD
-from shared.timers import BatchTimerHandler, Timer, schedule
+from shared.timers import BatchTimerHandler, Timer
 
 log = logging.getLogger("shouhu.notifications")
 
@@ -61,7 +61,14 @@ URGENT_ATTEMPT = "notifications.attempt.urgent"
 
 
 # Upsert of a run of cards; a card older than the one held (a redelivery racing a newer one) changes nothing.
-_upsert_cards = insert_rows(contacts, ("child_id", "card", "version"))
+# The cards travel as JSON text, made by pydantic in one call each and cast by PostgreSQL (a JSONB parameter
+# would be a dict per card, then json.dumps of it).
+_cards = func.unnest(
+    array_param("child_id", contacts.c.child_id), bindparam("card", type_=ARRAY(Text)), array_param("version", contacts.c.version),
+).table_valued("child_id", "card", "version").render_derived()
+_upsert_cards = insert(contacts).from_select(
+    ["child_id", "card", "version"], select(_cards.c.child_id, cast(_cards.c.card, JSONB), _cards.c.version),
+)
 _upsert_cards = _upsert_cards.on_conflict_do_update(
     index_elements=["child_id"],
     set_={"card": _upsert_cards.excluded.card, "version": _upsert_cards.excluded.version, "updated_at": func.now()},
@@ -76,7 +83,7 @@ async def contacts_changed(uow, events: list[EventEnvelope[ContactCard]]) -> Non
         held = newest.get(e.data.child_id)
         if held is None or held.aggregate_version < e.aggregate_version:
             newest[e.data.child_id] = e
-    rows = [{"child_id": child, "card": e.data.model_dump(mode="json"), "version": e.aggregate_version}
+    rows = [{"child_id": child, "card": e.data.model_dump_json(), "version": e.aggregate_version}
             for child, e in sorted(newest.items())]  # one order for all: no deadlocks between consumers
     await uow.session.execute(_upsert_cards, columns_of(rows))
 
@@ -100,9 +107,45 @@ async def consent_changed(uow, event: EventEnvelope[ConsentChanged]) -> None:
     ))
 
 
-_new_requests = insert_rows(
-    requests, ("request_id", "kind", "urgency", "child_id", "region_code", "data", "requested_by")
-).on_conflict_do_nothing()
+# A recipient no channel reaches (an agency not configured for the place): its delivery fails when planned.
+NO_CHANNEL = "the recipient has no channel"
+
+
+def _planning(timers):
+    """Planning a batch of requests in one statement: the requests, their deliveries (one per request,
+    recipient and kind: a repeated request adds none) and the first attempt's timer of each new one that
+    a channel reaches. Returns the new deliveries."""
+    new_requests = insert_rows(
+        requests, ("request_id", "kind", "urgency", "child_id", "region_code", "data", "requested_by")
+    ).on_conflict_do_nothing().cte("new_requests")
+    d = func.unnest(
+        array_param("d_id", deliveries.c.id), array_param("d_request", deliveries.c.request_id),
+        array_param("d_kind", deliveries.c.kind), array_param("d_recipient", deliveries.c.recipient),
+        array_param("d_role", deliveries.c.recipient_role), array_param("d_agency", deliveries.c.agency_code),
+        bindparam("d_channels", type_=ARRAY(Text)),  # comma-separated: unnest would flatten arrays
+        array_param("d_channel", deliveries.c.channel), array_param("d_status", deliveries.c.status),
+        array_param("d_seq", deliveries.c.attempt_seq), array_param("d_error", deliveries.c.last_error),
+        array_param("d_version", deliveries.c.event_version),
+    ).table_valued("id", "request_id", "kind", "recipient", "role", "agency", "channels", "channel", "status", "seq",
+                   "error", "version").render_derived()
+    planned = insert(deliveries).from_select(
+        ["id", "request_id", "kind", "recipient", "recipient_role", "agency_code", "channels", "channel", "status",
+         "attempt_seq", "last_error", "event_version"],
+        select(d.c.id, d.c.request_id, d.c.kind, d.c.recipient, d.c.role, d.c.agency,
+               func.string_to_array(d.c.channels, ","), d.c.channel, d.c.status, d.c.seq, d.c.error, d.c.version),
+    ).on_conflict_do_nothing(constraint="uq_deliveries_once").returning(
+        deliveries.c.id, deliveries.c.request_id, deliveries.c.kind, deliveries.c.recipient_role,
+        deliveries.c.agency_code, deliveries.c.status,
+    ).cte("planned")
+    first = func.unnest(array_param("t_delivery", deliveries.c.id), array_param("t_kind", timers.c.kind)
+                        ).table_valued("delivery_id", "kind").render_derived()
+    armed = insert(timers).from_select(
+        ["kind", "key", "due_at", "payload"],
+        select(first.c.kind, cast(first.c.delivery_id, Text).concat(":1"), bindparam("now", type_=timers.c.due_at.type),
+               func.jsonb_build_object("delivery_id", cast(first.c.delivery_id, Text)))
+        .join(planned, planned.c.id == first.c.delivery_id),
+    ).on_conflict_do_nothing().cte("armed")
+    return select(planned).add_cte(new_requests, armed)
 
 
 # The deliveries a batch of attempts names, locked, with what addressing and rendering them needs: the
@@ -119,15 +162,40 @@ _to_attempt = (
     .order_by(deliveries.c.id)  # one locking order for all
     .with_for_update(of=deliveries)
 )
-# The messages a batch handed over, recorded in one statement.
-_handed = func.unnest(
-    array_param("delivered", deliveries.c.id), array_param("subjects", deliveries.c.subject),
-    array_param("texts", deliveries.c.text),
-).table_valued("id", "subject", "text").render_derived()
-_delivered = update(deliveries).where(deliveries.c.id == _handed.c.id).values(
-    status=Status.delivered, delivered_at=bindparam("now", type_=deliveries.c.delivered_at.type),
-    subject=_handed.c.subject, text=_handed.c.text, last_error=None, held_until=None,
+# What an attempt may change in its delivery: a batch's outcomes (handed over, failed, retried, held,
+# suppressed) are recorded in one UPDATE, each delivery's row given whole.
+_OUTCOME = ("status", "channel", "channel_index", "attempts", "attempt_seq", "event_version", "last_error",
+            "held_until", "suppressed_reason", "subject", "text", "delivered_at")
+_outcomes = func.unnest(
+    array_param("o_id", deliveries.c.id), *(array_param(f"o_{c}", deliveries.c[c]) for c in _OUTCOME),
+).table_valued("id", *_OUTCOME).render_derived()
+_record_outcomes = update(deliveries).where(deliveries.c.id == _outcomes.c.id).values(
+    {c: _outcomes.c[c] for c in _OUTCOME}
 )
+
+
+class _Outcomes:
+    """The outcomes of a batch of attempts, kept until all are known, then recorded in two statements:
+    the deliveries' rows, and the timers of the attempts that follow (retries, fallbacks, the morning)."""
+
+    def __init__(self, timers_insert) -> None:
+        self._timers_insert = timers_insert
+        self.rows: dict[UUID, dict[str, Any]] = {}
+        self.timers: list[dict[str, Any]] = []
+
+    def change(self, d, *, next_at: datetime | None = None, urgent: bool = False, **values) -> None:
+        """``d`` changed by ``values``; with ``next_at``, its next attempt is then (a timer of its own)."""
+        if next_at is not None:
+            values["attempt_seq"] = seq = d.attempt_seq + 1
+            self.timers.append({"kind": URGENT_ATTEMPT if urgent else ATTEMPT, "key": f"{d.id}:{seq}", "due_at": next_at,
+                                "payload": {"delivery_id": str(d.id)}})
+        self.rows[d.id] = {f"o_{c}": values[c] if c in values else getattr(d, c) for c in _OUTCOME} | {"o_id": d.id}
+
+    async def record(self, session) -> None:
+        if self.rows:
+            await session.execute(_record_outcomes, columns_of(list(self.rows.values())))
+        if self.timers:
+            await session.execute(self._timers_insert, columns_of(self.timers))
 
 
 class AnswerRefused(ValueError):
@@ -147,6 +215,7 @@ class Notifier:
         self.directory, self.templates, self.channels, self.concurrency = directory, templates, channels, concurrency
         self.retries, self.quiet, self.timers, self.clock = retries, quiet, timers, clock
         self._new_timers = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing()
+        self._plan = _planning(timers)
         # Called once a transaction that planned an urgent delivery has committed (the urgent lane sets it).
         self.urgent_planned: Callable[[], None] = lambda: None
         # The urgent lane's priority (entrypoints/lanes.py sets both): told as soon as requests being planned
@@ -164,36 +233,42 @@ class Notifier:
         await self.plan(uow, [(e.data, e.producer) for e in events])
 
     async def plan(self, uow, asked: list[tuple[MessageRequested, str | None]]) -> list[UUID]:
-        """Plan the deliveries of many requests in four statements (requests, recipients' channels,
-        deliveries, their first attempts); returns the new deliveries (none for a repeated request)."""
+        """Plan the deliveries of many requests in one statement (two when users are named: their
+        channels); returns the new deliveries (none for a repeated request). A delivery no channel
+        reaches fails at once, reported as failed: no attempt could do better."""
         session, now = uow.session, self.clock()
         reqs = [req for req, _ in asked]
-        if any(req.urgency is Urgency.urgent for req in reqs):
-            self.urgent_seen()
-        await session.execute(_new_requests, columns_of([{
-            "request_id": req.request_id, "kind": req.kind, "urgency": req.urgency, "child_id": req.child_id,
-            "region_code": req.region_code, "data": req.data, "requested_by": by,
-        } for req, by in asked]))
         users = await self.directory.user_channels(session, reqs)
-        rows = [{
-            "id": uuid4(), "request_id": req.request_id, "kind": req.kind, "recipient": r.key,
-            "recipient_role": r.role, "agency_code": r.agency.code if r.agency else None, "channels": list(r.channels),
-            "channel": r.channels[0] if r.channels else None, "status": Status.queued, "attempt_seq": 1,
-        } for req in reqs for r in self.directory.recipients(req, users)]
-        if not rows:
-            return []
-        created = dict((await session.execute(
-            insert(deliveries).values(rows).on_conflict_do_nothing(constraint="uq_deliveries_once")
-            .returning(deliveries.c.id, deliveries.c.request_id)
-        )).all())
-        urgent = {req.request_id for req in reqs if req.urgency is Urgency.urgent}
-        first = [{"kind": URGENT_ATTEMPT if created[d] in urgent else ATTEMPT, "key": f"{d}:1", "due_at": now,
-                  "payload": {"delivery_id": str(d)}} for d in created]
-        if first:
-            await session.execute(self._new_timers, columns_of(first))
-        if urgent & set(created.values()):
+        planned = [(req, r, uuid4()) for req in reqs for r in self.directory.recipients(req, users)]
+        if any(req.urgency is Urgency.urgent and r.channels for req, r, _ in planned):
+            self.urgent_seen()
+        reached = [(req, d) for req, r, d in planned if r.channels]
+        created = (await session.execute(self._plan, {
+            **columns_of([{
+                "request_id": req.request_id, "kind": req.kind, "urgency": req.urgency, "child_id": req.child_id,
+                "region_code": req.region_code, "data": req.data, "requested_by": by,
+            } for req, by in asked]),
+            "d_id": [d for _, _, d in planned], "d_request": [req.request_id for req, _, _ in planned],
+            "d_kind": [req.kind for req, _, _ in planned], "d_recipient": [r.key for _, r, _ in planned],
+            "d_role": [r.role for _, r, _ in planned], "d_agency": [r.agency.code if r.agency else None for _, r, _ in planned],
+            "d_channels": [",".join(r.channels) for _, r, _ in planned],
+            "d_channel": [r.channels[0] if r.channels else None for _, r, _ in planned],
+            "d_status": [Status.queued if r.channels else Status.failed for _, r, _ in planned],
+            "d_seq": [1 if r.channels else 0 for _, r, _ in planned],
+            "d_error": [None if r.channels else NO_CHANNEL for _, r, _ in planned],
+            "d_version": [0 if r.channels else 1 for _, r, _ in planned],
+            "t_delivery": [d for _, d in reached],
+            "t_kind": [URGENT_ATTEMPT if req.urgency is Urgency.urgent else ATTEMPT for req, _ in reached],
+            "now": now,
+        })).all()
+        by_id = {req.request_id: req for req in reqs}
+        for d in created:
+            if d.status == Status.failed:
+                await self._emit(uow, d.id, by_id[d.request_id].region_code, DELIVERY_FAILED,
+                                 self._failure(d, None, NO_CHANNEL, True, None), 1)
+        if any(d.status == Status.queued and by_id[d.request_id].urgency is Urgency.urgent for d in created):
             uow.after_commit(self.urgent_planned)
-        return list(created)
+        return [d.id for d in created]
 
     # --- attempts (timers) --------------------------------------------------------
 
@@ -208,17 +283,19 @@ class Notifier:
                        yielding: bool = False) -> dict[int, Exception]:
         """Attempt the deliveries of a batch of due attempt timers in the caller's transaction: the
         messages are handed to their channels concurrently (at most ``limits[channel]`` at once), then
-        every outcome is recorded. Returns the timers whose handling raised, to be tried again."""
+        every outcome is recorded, all in two statements. Returns the timers whose handling raised, to
+        be tried again."""
         now = self.clock()
         found = await self._attempted(uow.session, [UUID(t.payload["delivery_id"]) for t in due])
         failed: dict[int, Exception] = {}
+        out = _Outcomes(self._new_timers)
         ready = []
         for t in due:
             d = found.get(UUID(t.payload["delivery_id"]))
             if d is None or d.status not in OPEN or t.key != f"{d.id}:{d.attempt_seq}":
                 continue  # a stale timer: the delivery moved on
             try:
-                message = await self._prepare(uow, d, now)
+                message = await self._prepare(uow, out, d, now)
             except Exception as exc:
                 failed[t.id] = exc
                 continue
@@ -227,41 +304,36 @@ class Notifier:
         outcomes = await asyncio.gather(
             *(self._hand_over(uow, m, Channel(d.channel), limits, yielding) for _, d, m in ready), return_exceptions=True
         )
-        delivered = []
         for (t, d, message), outcome in zip(ready, outcomes, strict=True):
             if isinstance(outcome, SendError):
-                await self._failed(uow, d, Channel(d.channel), outcome.reason, permanent=outcome.permanent, now=now)
+                await self._failed(uow, out, d, Channel(d.channel), outcome.reason, permanent=outcome.permanent, now=now)
             elif isinstance(outcome, BaseException):
                 failed[t.id] = outcome
             else:
-                delivered.append(message)
+                out.change(d, status=Status.delivered, delivered_at=now, subject=message.subject, text=message.text,
+                           last_error=None, held_until=None)
                 log.info("delivered", extra=log_fields(delivery=str(d.id), channel=d.channel, kind=d.kind))
-        if delivered:
-            await uow.session.execute(_delivered, {
-                "now": now, "delivered": [m.delivery_id for m in delivered],
-                "subjects": [m.subject for m in delivered], "texts": [m.text for m in delivered],
-            })
+        await out.record(uow.session)
         return failed
 
-    async def _prepare(self, uow, d, now: datetime) -> Outgoing | None:
+    async def _prepare(self, uow, out: _Outcomes, d, now: datetime) -> Outgoing | None:
         """The message to hand over now; None when there is none (suppressed, held for the morning, or failed)."""
         reason = suppressed_by_consent(RecipientRole(d.recipient_role), Urgency(d.urgency), d.consent)
         if reason is not None:
-            await self._update(uow.session, d, status=Status.suppressed, suppressed_reason=reason)
+            out.change(d, status=Status.suppressed, suppressed_reason=reason)
             log.info("suppressed", extra=log_fields(delivery=str(d.id), kind=d.kind, reason="consent_withdrawn"))
             return None
-        if d.channel is None:
-            await self._give_up(uow, d, None, "the recipient has no channel", permanent=True)
+        if d.channel is None:  # planned by an earlier version, which left such deliveries to their attempt
+            await self._give_up(uow, out, d, None, NO_CHANNEL, permanent=True)
             return None
         channel = Channel(d.channel)
         release = self.quiet.release_at(now, channel=channel, role=RecipientRole(d.recipient_role), urgency=Urgency(d.urgency))
         if release is not None:
-            await self._update(uow.session, d, status=Status.held, held_until=release)
-            await self._schedule(uow.session, d.id, d.attempt_seq + 1, release, urgent=False)  # urgent ones are never held
+            out.change(d, next_at=release, status=Status.held, held_until=release)  # urgent ones are never held
             return None
         address = self.directory.address(d.recipient, channel, d.card, d.user_phone, d.user_email)
         if not address:
-            await self._failed(uow, d, channel, f"no {channel} address", permanent=True, now=now)
+            await self._failed(uow, out, d, channel, f"no {channel} address", permanent=True, now=now)
             return None
         rendered = self.templates.render(MessageKind(d.kind), channel, self._context(d))
         return Outgoing(d.id, address, rendered.subject, rendered.text, self._agency_message(d, rendered, now))
@@ -273,7 +345,8 @@ class Notifier:
                 await self.yield_to_urgent()
             await self.channels[channel].send(uow, message)
 
-    async def _failed(self, uow, d, channel: Channel, reason: str, *, permanent: bool, now: datetime) -> None:
+    async def _failed(self, uow, out: _Outcomes, d, channel: Channel, reason: str, *, permanent: bool,
+                      now: datetime) -> None:
         attempts = d.attempts + 1
         step = after_failure(
             failed_attempts=attempts, permanent=permanent, policy=self.retries[channel],
@@ -281,24 +354,24 @@ class Notifier:
         )
         log.warning("attempt failed", extra=log_fields(delivery=str(d.id), channel=channel.value, permanent=permanent,
                                                        reason=reason, retry=step.retry_after is not None))
+        urgent = d.urgency == Urgency.urgent
         if step.retry_after is not None:
-            await self._update(uow.session, d, status=Status.queued, attempts=attempts, last_error=reason)
-            await self._schedule(uow.session, d.id, d.attempt_seq + 1, now + step.retry_after, urgent=d.urgency == Urgency.urgent)
+            out.change(d, next_at=now + step.retry_after, urgent=urgent, status=Status.queued, attempts=attempts,
+                       last_error=reason)
             return
         if step.channel_index is None:
-            await self._give_up(uow, d, channel, reason, permanent=permanent)
+            await self._give_up(uow, out, d, channel, reason, permanent=permanent)
             return
         nxt = Channel(d.channels[step.channel_index])
-        await self._emit(uow, d, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, nxt))
-        await self._update(
-            uow.session, d, status=Status.queued, channel_index=step.channel_index, channel=nxt, attempts=0,
-            last_error=reason,
-        )
-        await self._schedule(uow.session, d.id, d.attempt_seq + 1, now, urgent=d.urgency == Urgency.urgent)
+        version = d.event_version + 1
+        await self._emit(uow, d.id, d.region_code, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, nxt), version)
+        out.change(d, next_at=now, urgent=urgent, status=Status.queued, channel_index=step.channel_index, channel=nxt,
+                   attempts=0, last_error=reason, event_version=version)
 
-    async def _give_up(self, uow, d, channel: Channel | None, reason: str, *, permanent: bool) -> None:
-        await self._emit(uow, d, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, None))
-        await self._update(uow.session, d, status=Status.failed, channel=None, last_error=reason)
+    async def _give_up(self, uow, out: _Outcomes, d, channel: Channel | None, reason: str, *, permanent: bool) -> None:
+        version = d.event_version + 1
+        await self._emit(uow, d.id, d.region_code, DELIVERY_FAILED, self._failure(d, channel, reason, permanent, None), version)
+        out.change(d, status=Status.failed, channel=None, last_error=reason, event_version=version)
 
     @staticmethod
     def _failure(d, channel: Channel | None, reason: str, permanent: bool, nxt: Channel | None) -> DeliveryFailed:
@@ -340,22 +413,25 @@ class Notifier:
         d = await self._delivery(uow.session, answer.message_id)
         if d is None or d.agency_code != code:
             raise AnswerRefused("message_id 不是发给贵单位的消息", "message_id names no message sent to your agency")
-        now = self.clock()
+        now, version = self.clock(), d.event_version
         if d.acknowledged_at is None:
             ack = DeliveryAcknowledged(
                 delivery_id=d.id, request_id=d.request_id, kind=d.kind, agency_code=code,
                 acknowledged_at=getattr(answer, "received_at", now), reference=answer.reference,
             )
-            await self._emit(uow, d, DELIVERY_ACKNOWLEDGED, ack)
-            await self._update(uow.session, d, status=Status.acknowledged, acknowledged_at=now)
+            version += 1
+            await self._emit(uow, d.id, d.region_code, DELIVERY_ACKNOWLEDGED, ack, version)
+            await self._update(uow.session, d, status=Status.acknowledged, acknowledged_at=now, event_version=version)
         outcome = answer.model_dump(mode="json", include={"outcome", "decided_at", "reference", "note"})
         if isinstance(answer, MessageAnswered) and d.outcome != outcome:
             answered = AgencyAnswered(
                 delivery_id=d.id, request_id=d.request_id, kind=d.kind, agency_code=code, outcome=answer.outcome,
                 decided_at=answer.decided_at, note=answer.note,
             )
-            await self._emit(uow, d, AGENCY_ANSWERED, answered)
-            await self._update(uow.session, d, status=Status.answered, answered_at=now, outcome=outcome)
+            version += 1
+            await self._emit(uow, d.id, d.region_code, AGENCY_ANSWERED, answered, version)
+            await self._update(uow.session, d, status=Status.answered, answered_at=now, outcome=outcome,
+                               event_version=version)
 
     @staticmethod
     def _validate_answer(event: EventEnvelope, code: str):
@@ -434,19 +510,10 @@ class Notifier:
     async def _update(session, d, **values) -> None:
         await session.execute(update(deliveries).where(deliveries.c.id == d.id).values(**values))
 
-    async def _schedule(self, session, delivery_id: UUID, seq: int, due: datetime, *, urgent: bool) -> None:
-        # A timer per attempt: the poller marks the firing timer done after its handler returns.
-        await session.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(attempt_seq=seq))
-        kind = URGENT_ATTEMPT if urgent else ATTEMPT
-        await schedule(session, self.timers, kind, f"{delivery_id}:{seq}", due, {"delivery_id": str(delivery_id)})
-
     @staticmethod
-    async def _emit(uow, d, event_type: EventType, data) -> None:
-        version = await uow.session.scalar(
-            update(deliveries).where(deliveries.c.id == d.id)
-            .values(event_version=deliveries.c.event_version + 1).returning(deliveries.c.event_version)
-        )
-        await uow.emit(event_type, data, aggregate_id=str(d.id), aggregate_version=version, region_code=d.region_code)
+    async def _emit(uow, delivery_id: UUID, region_code: str, event_type: EventType, data, version: int) -> None:
+        """An event of the delivery, its ``version``-th (counted from its locked row: ``event_version``)."""
+        await uow.emit(event_type, data, aggregate_id=str(delivery_id), aggregate_version=version, region_code=region_code)
 
 
 async def _go_on() -> None:

@@ -58,14 +58,17 @@ async def test_a_refusing_webhook_is_not_retried_the_next_channel_takes_over_and
 
 
 async def test_permanent_failures_with_no_fallback_are_reported_at_once(driven, sms, engines):
-    """A bad number, a mailbox that refuses, an agency not configured for the county."""
+    """A bad number, a mailbox that refuses, an agency not configured for the county (that one when
+    planned: no channel reaches it, so it has no attempt)."""
     notifier, uow, poller = driven
     child = await add_child(uow, guardian_phone="12345")
     recipients = [{"role": "guardian"}, {"role": "agency", "agency": "civil_affairs"}, {"role": "agency", "agency": "health"}]
     request = message("absence_notice", recipients, child_id=child)
     await enqueue(notifier, uow, request)
+    planned = await delivery_rows(engines["notifications"], request.request_id)
+    assert [d["status"] for r, d in planned.items() if r.startswith("agency:health")] == ["failed"]
 
-    assert await poller.fire_due() == 3
+    assert await poller.fire_due() == 2
     rows = await delivery_rows(engines["notifications"], request.request_id)
     assert sms.refused == 1 and sms.messages == []
     reasons = {}
