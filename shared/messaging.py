@@ -13,7 +13,13 @@ starts late still gets the whole backlog (FastStream would create it at ``$``).
 Each batch is applied in one transaction together with the inbox rows
 (``event_id``) and the per-aggregate positions, then acknowledged. A
 redelivered event changes nothing, even when two consumers of the group hold it
-at once (the batch's aggregates are locked first). Events of one aggregate are applied in
+at once (the batch's aggregates are locked first). Two batches of a
+subscription are applied at once in a process (``IN_FLIGHT``): a consumer
+mostly waits on PostgreSQL, and the next batch is read and applied meanwhile;
+the later one's events of aggregates the earlier one also holds are applied
+once that one is done, so an aggregate's events still apply in stream order. A deadlock or
+serialization failure between concurrent transactions is tried again, never
+counted against the events. Events of one aggregate are applied in
 ``aggregate_version`` order: with ``Ordering.STRICT`` an event whose
 predecessor is missing waits (stays pending) until the predecessor has been
 applied; with ``Ordering.LATEST`` (snapshots) an older event is skipped.
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,8 +48,8 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, false, func, literal, select, union_all
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from shared.contracts.envelope import EventEnvelope, parse_event
@@ -62,6 +69,15 @@ Handler = Callable[[Any, EventEnvelope], Awaitable[None]]
 BatchHandler = Callable[[Any, list[EventEnvelope]], Awaitable[None]]
 # (uow, stream, entry id) of an entry that is no event envelope, before it goes to the DLQ.
 UnreadableHandler = Callable[[Any, str, str], Awaitable[None]]
+
+
+# Batches of one subscription being applied at once in a process: one applying while the other waits on
+# PostgreSQL keeps the process busy; more would mostly queue on the same rows' locks.
+IN_FLIGHT = 2
+# SQLSTATEs of a transaction that lost to a concurrent one (deadlock_detected, serialization_failure):
+# nothing wrong with its events, so it is run again at once, up to TRANSIENT_TRIES times in all.
+_TRANSIENT = frozenset({"40P01", "40001"})
+TRANSIENT_TRIES = 3
 
 
 class Ordering(enum.Enum):
@@ -173,6 +189,74 @@ class Outcome:
     failed: list[tuple[bytes, str]] = field(default_factory=list)  # handler raised
 
 
+@dataclass(eq=False)
+class _Turn:
+    """A batch's place behind the batch of its subscription read before it in this process (``before``), while
+    both are in flight: its events of aggregates that one also holds events of are applied after it is done,
+    the others at once. So an aggregate's events apply in stream order, and the two batches' transactions never
+    want the same position rows."""
+
+    before: _Turn | None = None
+    aggregates: frozenset[str] = frozenset()
+    parsed: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def shared(self) -> frozenset[str]:
+        """This batch's aggregates that the batch before, still in flight, holds events of."""
+        if self.before is None:
+            return frozenset()
+        await self.before.parsed.wait()
+        return frozenset() if self.before.done.is_set() else self.aggregates & self.before.aggregates
+
+    def finish(self) -> None:
+        self.parsed.set()
+        self.done.set()
+        self.before = None  # keep no chain of finished batches alive
+
+
+class _InFlight:
+    """The batches of one subscription being applied in this process, oldest first, at most ``IN_FLIGHT``."""
+
+    def __init__(self) -> None:
+        self.tasks: deque[asyncio.Task] = deque()
+        self.last: _Turn | None = None
+        self.closing = False
+
+    async def admit(self, apply: Callable[[_Turn], Awaitable[Outcome]]) -> None:
+        """Start applying a batch; return (so that the next one is read) once fewer than ``IN_FLIGHT`` are in
+        flight. Once closing, apply it before returning: nothing new is left running."""
+        turn = _Turn(before=self.last)
+        self.last = turn
+        if self.closing:
+            await self._run(apply, turn)
+            return
+        self.tasks.append(asyncio.create_task(self._run(apply, turn)))
+        while len(self.tasks) >= IN_FLIGHT:
+            await self._oldest_done()
+
+    async def drain(self) -> None:
+        self.closing = True
+        while self.tasks:
+            await self._oldest_done()
+
+    async def _oldest_done(self) -> None:
+        """Wait for the oldest batch in flight (not cancelled with the caller: a stop drains it). Oldest
+        first, so that the batches in flight are consecutive: each one's only elder in flight is its ``before``."""
+        oldest = self.tasks[0]
+        await asyncio.wait({oldest})
+        if self.tasks and self.tasks[0] is oldest:  # admit and drain may both have waited for it
+            self.tasks.popleft()
+
+    @staticmethod
+    async def _run(apply: Callable[[_Turn], Awaitable[Outcome]], turn: _Turn) -> None:
+        try:
+            await apply(turn)
+        except Exception as exc:  # an outage: nothing acknowledged, the claimer delivers the batch again later
+            log.warning("batch failed; its entries stay pending", extra=log_fields(error=_brief(exc)))
+        finally:
+            turn.finish()
+
+
 class ReliableConsumer:
     def __init__(
         self, *, service: str, settings: Settings, redis: Redis, uow_factory: Callable[[], Any],
@@ -184,22 +268,23 @@ class ReliableConsumer:
         self.consumer_name = settings.consumer(service)
         self.subscriptions: list[Subscription] = []
         # Built once: the same statements for every batch (compiled and prepared once).
-        # Lock the batch's aggregates, creating the position rows not there yet (version 0): two consumers
-        # of the group given the same event (a claimer taking over from a slow one) then queue on the lock,
-        # and the second sees the first's committed position. The WHERE false updates nothing but still
-        # locks (PostgreSQL's ON CONFLICT DO UPDATE locks every conflicting row).
+        # Lock the batch's aggregates and read the versions held, creating the position rows not there yet
+        # (version 0), then the batch's events already in the inbox: one statement. Two consumers of the
+        # group given the same event (a claimer taking over from a slow one) queue on the lock; PostgreSQL's
+        # ON CONFLICT DO UPDATE acts on (and RETURNING gives) the latest committed row even where the
+        # statement's snapshot predates it, so the second sees the first's position. The inbox part reads
+        # that older snapshot: an event it misses for that reason is at or below the position returned.
         ensured = insert_rows(positions, ("stream", "aggregate_id", "version"))
-        self._lock = ensured.on_conflict_do_update(
-            index_elements=["stream", "aggregate_id"], set_={"version": ensured.excluded.version}, where=false()
-        )
-        self._lookup = union_all(
-            select(positions.c.aggregate_id, positions.c.version).where(
-                positions.c.stream == bindparam("stream"), among(positions.c.aggregate_id, "aggregate_ids")
-            ),
+        locked = ensured.on_conflict_do_update(
+            index_elements=["stream", "aggregate_id"], set_={"version": positions.c.version}
+        ).returning(positions.c.aggregate_id, positions.c.version).cte("locked")
+        self._lock_and_look = union_all(
+            select(locked.c.aggregate_id, locked.c.version),
             select(cast(inbox.c.event_id, Text), literal(None, Integer)).where(
                 inbox.c.consumer == bindparam("group"), among(inbox.c.event_id, "event_ids")
             ),
         )
+        self._in_flight: dict[str, _InFlight] = {}
         self._record_inbox = insert_rows(inbox, ("consumer", "event_id")).on_conflict_do_nothing()
         moved = insert_rows(positions, ("stream", "aggregate_id", "version"))
         self._record_both = moved.on_conflict_do_update(
@@ -227,10 +312,17 @@ class ReliableConsumer:
             )(handle)
 
     def start_claimers(self, stop: asyncio.Event) -> list[asyncio.Task]:
+        """The claimers, and a task that, once ``stop`` is set, lets the batches in flight finish (and the
+        ones read after it run to their end before the next read), so that none outlives the broker."""
         return [
-            asyncio.create_task(self._claim_loop(sub, stop), name=f"claimer:{sub.stream}")
-            for sub in self.subscriptions
+            *(asyncio.create_task(self._claim_loop(sub, stop), name=f"claimer:{sub.stream}")
+              for sub in self.subscriptions),
+            asyncio.create_task(self._drain_at(stop), name=f"drain:{self.group}"),
         ]
+
+    async def _drain_at(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await asyncio.gather(*(lane.drain() for lane in self._in_flight.values()))
 
     async def _claim_loop(self, sub: Subscription, stop: asyncio.Event) -> None:
         s = self.settings
@@ -259,51 +351,50 @@ class ReliableConsumer:
                     raise
 
     def _faststream_handler(self, sub: Subscription):
+        lane = self._in_flight.setdefault(sub.stream, _InFlight())
+
         async def handle(msg: RedisBatchStreamMessage) -> None:
             raw = msg.raw_message
-            await self.process(sub, list(zip(raw["message_ids"], raw["entries"], strict=True)))
+            entries = list(zip(raw["message_ids"], raw["entries"], strict=True))
+            await lane.admit(lambda turn: self.process(sub, entries, turn))
 
         handle.__name__ = f"consume_{sub.stream.replace('.', '_')}"
         return handle
 
     # --- processing -------------------------------------------------------------
 
-    async def process(self, sub: Subscription, entries: Sequence[tuple[bytes, dict[bytes, bytes]]]) -> Outcome:
+    async def process(
+        self, sub: Subscription, entries: Sequence[tuple[bytes, dict[bytes, bytes]]], turn: _Turn | None = None,
+    ) -> Outcome:
+        """Apply a batch of entries and acknowledge what is done. ``turn``: its place behind the batch read
+        before it, when both are in flight at once."""
         stream = self.settings.stream(sub.stream)
+        turn = turn or _Turn()
         with self.metrics.batch_seconds.labels(stream, self.group).time():
-            outcome = await self._process(sub, stream, entries)
+            outcome = await self._process(sub, stream, entries, turn)
         for name, ids in (("done", outcome.done), ("waiting", outcome.waiting), ("failed", outcome.failed)):
             if ids:
                 self.metrics.consumed.labels(stream, self.group, name).inc(len(ids))
         return outcome
 
-    async def _process(self, sub: Subscription, stream: str, entries) -> Outcome:
+    async def _process(self, sub: Subscription, stream: str, entries, turn: _Turn) -> Outcome:
         events: list[tuple[bytes, EventEnvelope]] = []
-        outcome = Outcome()
         for entry_id, fields in entries:
             try:
                 events.append((entry_id, parse_event(fields[DATA_FIELD.encode()])))
             except (KeyError, ValueError, ValidationError) as exc:
                 await self._unreadable(sub, stream, entry_id)
                 await self._to_dlq(stream, entry_id, fields, f"unreadable event: {_brief(exc)}", permanent=True)
-        if events:
-            try:
-                outcome = await self._apply(sub, events)
-            except Exception as exc:
-                if _is_outage(exc):
-                    raise  # nothing acknowledged: the claimer delivers the batch again later
-                # Isolate the failure: one event per transaction, so the good ones still apply.
-                outcome = Outcome()
-                for one in events:
-                    try:
-                        part = await self._apply(sub, [one])
-                    except Exception as exc:
-                        if _is_outage(exc):
-                            raise
-                        part = Outcome(failed=[(one[0], _brief(exc))])
-                    outcome.done += part.done
-                    outcome.waiting += part.waiting
-                    outcome.failed += part.failed
+        turn.aggregates = frozenset(e.aggregate_id for _, e in events)
+        turn.parsed.set()
+        shared = await turn.shared()
+        outcome = await self._apply_isolating(sub, [e for e in events if e[1].aggregate_id not in shared])
+        if shared:
+            await turn.before.done.wait()
+            after = await self._apply_isolating(sub, [e for e in events if e[1].aggregate_id in shared])
+            outcome.done += after.done
+            outcome.waiting += after.waiting
+            outcome.failed += after.failed
         if outcome.done:
             await self.redis.xack(stream, self.group, *outcome.done)
         by_id = dict(entries)
@@ -311,6 +402,44 @@ class ReliableConsumer:
             log.warning("event failed", extra=log_fields(stream=stream, entry=entry_id.decode(), error=error))
             await self._to_dlq(stream, entry_id, by_id[entry_id], error, permanent=False)
         return outcome
+
+    async def _apply_isolating(self, sub: Subscription, events: list[tuple[bytes, EventEnvelope]]) -> Outcome:
+        """The events in one transaction; if that fails, one per transaction, so the good ones still apply."""
+        if not events:
+            return Outcome()
+        try:
+            return await self._apply_retrying(sub, events)
+        except Exception as exc:
+            if _is_outage(exc):
+                raise  # nothing acknowledged: the claimer delivers the batch again later
+        outcome = Outcome()
+        for one in events:
+            try:
+                part = await self._apply_retrying(sub, [one])
+            except Exception as exc:
+                if _is_outage(exc):
+                    raise
+                part = Outcome(failed=[(one[0], _brief(exc))])
+            outcome.done += part.done
+            outcome.waiting += part.waiting
+            outcome.failed += part.failed
+        return outcome
+
+    async def _apply_retrying(self, sub: Subscription, events: list[tuple[bytes, EventEnvelope]]) -> Outcome:
+        """``_apply``, run again when it lost a deadlock or a serialization conflict to a concurrent
+        transaction; still losing after ``TRANSIENT_TRIES``, it is an outage (the entries stay pending)."""
+        attempt = 1
+        while True:
+            try:
+                return await self._apply(sub, events)
+            except DBAPIError as exc:
+                if _sqlstate(exc) not in _TRANSIENT:
+                    raise
+                if attempt == TRANSIENT_TRIES:
+                    raise _Contended(_brief(exc)) from exc
+                log.info("transaction lost to a concurrent one; trying again",
+                         extra=log_fields(attempt=attempt, error=_brief(exc)))
+                attempt += 1
 
     async def _apply(self, sub: Subscription, events: list[tuple[bytes, EventEnvelope]]) -> Outcome:
         outcome = Outcome()
@@ -365,15 +494,11 @@ class ReliableConsumer:
 
     async def _seen_and_held(self, session, stream: str, events) -> tuple[set[UUID], dict[str, int]]:
         """Which events this group applied already, and the version it holds of each aggregate, with
-        the aggregates locked until commit. Two statements: the lookup's snapshot must be taken after
-        the lock is held, to see what a consumer that held it before has committed."""
+        the aggregates locked until commit (one statement: see ``_lock_and_look``)."""
         aggregates = sorted({e.aggregate_id for _, e in events})  # one order for all: no deadlocks
-        await session.execute(self._lock, {
+        rows = await session.execute(self._lock_and_look, {
             "stream": [stream] * len(aggregates), "aggregate_id": aggregates, "version": [0] * len(aggregates),
-        })
-        rows = await session.execute(self._lookup, {
-            "group": self.group, "stream": stream, "event_ids": [e.event_id for _, e in events],
-            "aggregate_ids": aggregates,
+            "group": self.group, "event_ids": [e.event_id for _, e in events],
         })
         seen, versions = set(), {}
         for key, version in rows:
@@ -434,9 +559,18 @@ def _flow_of(event: EventEnvelope):
     return flow(event.correlation_id or event.event_id, event.event_id)
 
 
+class _Contended(Exception):
+    """A batch that kept losing deadlocks or serialization conflicts: left pending, like an outage."""
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
 def _is_outage(exc: BaseException) -> bool:
-    """PostgreSQL or Redis unreachable: not the event's fault, so it must not count towards the DLQ."""
-    return isinstance(exc, (OSError, RedisConnectionError, OperationalError, InterfaceError)) or bool(
+    """PostgreSQL or Redis unreachable, or a batch that kept losing to concurrent ones: not the event's
+    fault, so it must not count towards the DLQ."""
+    return isinstance(exc, (OSError, RedisConnectionError, OperationalError, InterfaceError, _Contended)) or bool(
         getattr(exc, "connection_invalidated", False)
     )
 
