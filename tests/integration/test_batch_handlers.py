@@ -8,6 +8,7 @@ import uuid
 from datetime import date
 
 from pydantic import BaseModel
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 
 from services.reporting.adapters.orm import inbox, positions
@@ -414,6 +415,40 @@ async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one
     monthly = {(p, f): v for p, _, f, v in batched["monthly_figures"]}
     assert monthly["410523", "unguarded_started"] == 3 and monthly["410523", "unguarded_ended"] == 1
     assert monthly["410523", "registered"] == 4
+
+
+async def test_a_census_batch_writes_reportings_figures_once_and_reads_no_child_it_registered(settings, redis, infra):
+    """A census batch (a child registered and assigned the guardian it was registered with, one registered and
+    flagged 无人监护) costs reporting one statement for both rollups, written at its commit, and no read of the
+    children it registered; the guardian assigned as registered changes no row."""
+    a, b = uuid.uuid4(), uuid.uuid4()
+    village = "410523100201"
+    entries = [
+        _registry_entry(0, CHILD_REGISTERED, _registered(a, village, "grandparent"), 1),
+        _registry_entry(1, GUARDIAN_ASSIGNED, GuardianAssigned(child_id=a, relationship="grandparent", capacity="full"), 2),
+        _registry_entry(2, CHILD_REGISTERED, _registered(b, village, None), 1),
+        _registry_entry(3, CHILD_UNGUARDED, ChildUnguarded(child_id=b, cause="no_guardian"), 2),
+    ]
+    sub = next(s for s in reporting_subscriptions() if s.stream == REGISTRY_EVENTS)
+    async with fresh_reporting(infra, "shouhu_batch") as (_, engine):
+        statements: list[str] = []
+        listener = lambda conn, cursor, statement, *_: statements.append(" ".join(statement.split()))  # noqa: E731
+        sqlalchemy_event.listen(engine.sync_engine, "before_cursor_execute", listener)
+        sessions = make_sessionmaker(engine)
+        consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                    uow_factory=lambda: SqlUnitOfWork(sessions), inbox=inbox, positions=positions)
+        assert len((await consumer.process(sub, entries)).done) == len(entries)
+        sqlalchemy_event.remove(engine.sync_engine, "before_cursor_execute", listener)
+        figures = await _figures(engine, {"place_figures": "place, figure", "monthly_figures": "place, month, figure"})
+
+    on = {t: [s for s in statements if t in s] for t in ("place_figures", "monthly_figures", "child_facts")}
+    assert len(on["place_figures"]) == 1 and on["place_figures"] == on["monthly_figures"], statements
+    assert [s.split()[0] for s in on["child_facts"]] == ["INSERT", "UPDATE"], on["child_facts"]  # b's flag only
+    values = {(p, f): v for p, f, v in figures["place_figures"]}
+    assert values[village, "children"] == 2 and values[village, "guardian:grandparent"] == 1
+    assert values[village, "unguarded"] == 1 and values[village, "guardian:none"] == 1
+    monthly = {(p, f): v for p, _, f, v in figures["monthly_figures"]}
+    assert monthly["41", "registered"] == 2 and monthly["41", "unguarded_started"] == 1
 
 
 # --- visits: a census's registrations, 无人监护 flags and contact cards, a run at a time ---------------------

@@ -31,7 +31,7 @@ from shared.contracts.referrals_v1 import DeadlineMissed, ReferralClosed, Referr
 from shared.contracts.visits_v1 import (
     ActivityRecorded, ConcernRaised, PairingEnded, PairingStarted, RecordCorrected, RecordCreated, VisitOverdue,
 )
-from shared.db import among, columns_of, insert_rows
+from shared.db import among, array_param, columns_of, insert_rows
 
 _STATE = tuple(ChildState.__dataclass_fields__)
 _REGISTERED = ("village_code", "gender", "left_behind_type", "hukou_status", "risk_categories", "school_id",
@@ -43,14 +43,21 @@ _facts_locked = (
     .order_by(child_facts.c.child_id).with_for_update()
 )
 _new_facts = insert(child_facts).on_conflict_do_nothing().returning(child_facts.c.child_id)
-_figures = insert_rows(place_figures, ("place", "figure", "value"))
-_add_figures = _figures.on_conflict_do_update(
-    index_elements=["place", "figure"], set_={"value": place_figures.c.value + _figures.excluded.value}
-)
-_monthly = insert_rows(monthly_figures, ("place", "month", "figure", "value"))
-_add_monthly = _monthly.on_conflict_do_update(
-    index_elements=["place", "month", "figure"], set_={"value": monthly_figures.c.value + _monthly.excluded.value}
-)
+_ROLLUPS = ((place_figures, ("place", "figure")), (monthly_figures, ("place", "month", "figure")))
+
+
+def _add_values(table, keys: tuple[str, ...]):
+    """Add ``value`` to the rows of ``keys`` (created at 0): shared.db.insert_rows's unnest, its arrays named
+    ``<table>_<column>`` so that both rollups go in one statement."""
+    columns = (*keys, "value")
+    source = func.unnest(*(array_param(f"{table.name}_{c}", table.c[c]) for c in columns)).table_valued(*columns)
+    source = source.render_derived()
+    rows = insert(table).from_select(list(columns), select(*(source.c[c] for c in columns)))
+    return rows.on_conflict_do_update(index_elements=list(keys), set_={"value": table.c.value + rows.excluded.value})
+
+
+# Both rollups in one statement (PostgreSQL runs an INSERT in WITH whether or not it is read).
+_add_rollups = _add_values(*_ROLLUPS[0]).add_cte(_add_values(*_ROLLUPS[1]).cte("months"))
 _new_records = insert_rows(
     visit_records, ("record_id", "child_id", "helper_id", "kind", "visited_on", "region_code"),
 ).on_conflict_do_nothing().returning(visit_records.c.record_id)
@@ -95,14 +102,13 @@ def _write_figures(session: Session) -> None:
     """Before the commit: the transaction's figures, added to the rollups. A figure its runs moved and moved
     back is written too (as 0): its row is there, as when each event is applied in a transaction of its own."""
     pending = session.info.pop(_PENDING, None)
-    if pending is None:
+    if pending is None or not (pending.places or pending.months):
         return
-    rows = [{"place": p, "figure": f, "value": n} for (p, f), n in sorted(pending.places.items())]
-    if rows:
-        session.execute(_add_figures, columns_of(rows))
-    rows = [{"place": p, "month": m, "figure": f, "value": n} for (p, m, f), n in sorted(pending.months.items())]
-    if rows:
-        session.execute(_add_monthly, columns_of(rows))
+    params = {}
+    for (table, keys), counts in zip(_ROLLUPS, (pending.places, pending.months)):
+        columns = list(zip(*(key + (n,) for key, n in sorted(counts.items())))) or [()] * (len(keys) + 1)
+        params.update((f"{table.name}_{c}", list(values)) for c, values in zip((*keys, "value"), columns))
+    session.execute(_add_rollups, params)
 
 
 def _count(session, change: Counter[tuple[str, str]]) -> None:

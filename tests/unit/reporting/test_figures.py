@@ -1,11 +1,13 @@
 """Reporting's counting rules (统计口径), without I/O."""
 
+from collections import Counter
 from datetime import date
 
 import pytest
 
 from services.reporting.domain.figures import (
-    ChildState, deltas, enrolment_after_transfer, labels, median_from_counts, missing_fields, previous_quarter, quarter,
+    ChildState, deltas, enrolment_after_transfer, labels, median_from_counts, missing_fields, moves, previous_quarter,
+    quarter,
 )
 from services.reporting.domain.places import child_places, next_level
 
@@ -34,6 +36,19 @@ def test_a_closed_archive_counts_nowhere_and_a_transfer_moves_every_label():
     assert moved[("410523", "children")] == 0 and ("410523", "children") not in moved
     assert moved[("410523100", "risk:orphan")] == -1 and moved[("410523200", "risk:orphan")] == 1
     assert moved[("410523.school.s1", "children")] == -1
+
+
+def test_the_moves_of_many_children_add_up_their_deltas():
+    moved = CHILD.changed(village_code="410523200002", school_id=None)
+    sibling = CHILD.changed(risk_categories=[], guardian_relationship=None)
+    changes = [(None, CHILD), (None, sibling), (CHILD, moved), (sibling, sibling.changed(unguarded_since=date(2026, 1, 2)))]
+    total = Counter()
+    for before, after in changes:
+        total.update(deltas(before, after))
+    assert moves(changes) == Counter({k: v for k, v in total.items() if v})
+    # CHILD counted in and moved out again: its old township keeps none of it, its school only the sibling
+    assert ("410523100", "risk:orphan") not in moves(changes) and moves(changes)[("410523.school.s1", "children")] == 1
+    assert moves(changes)[("410523", "children")] == 2 and moves(changes)[("410523200002", "risk:orphan")] == 1
 
 
 def test_dropout_and_guardianship_labels():
