@@ -7,13 +7,15 @@ messages, for the database or for a channel. Both lanes share the process's even
 the machine's cores, so the urgent one also goes first: from the moment a batch of requests holds an urgent
 one until the urgent lane has fired what it planned, the normal lane hands nothing new over (``UrgentFirst``).
 Attempts are timers like all others (a restart loses none), of their own kind; each lane also looks every
-poll interval (retries that come due)."""
+poll interval (retries that come due). The urgent lane begins its transaction as soon as urgent requests are
+seen (``WarmStart``), so that only its claim waits for their commit."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT, Notifier
 from shared.logs import log_fields
@@ -57,8 +59,45 @@ class UrgentFirst:
                 pass
 
 
-def _poller(notifier: Notifier, runtime, kind: str, *, yielding: bool = False) -> BatchTimerPoller:
-    return BatchTimerPoller(runtime.spec.timers, runtime.uow, [kind], notifier.attempter(yielding=yielding),
+class WarmStart:
+    """The urgent lane's next unit of work, begun ahead: the connection's check-out (its ping), BEGIN and the
+    scope are three round trips, made while the requests that plan the urgent deliveries still write and
+    commit, instead of after. A factory of units of work for the poller: the begun one first, if any."""
+
+    def __init__(self, uow_factory: Callable[[], object]) -> None:
+        self.uow_factory, self._begun = uow_factory, None
+
+    async def begin(self) -> None:
+        if self._begun is None:
+            uow = self.uow_factory()
+            await uow.__aenter__()
+            try:
+                await uow.session.connection()
+            except BaseException:
+                await uow.__aexit__(None, None, None)
+                raise
+            self._begun = uow
+
+    def __call__(self):
+        begun, self._begun = self._begun, None
+        return self.uow_factory() if begun is None else _entered(begun)
+
+    async def close(self) -> None:
+        """Stopping: the unit of work begun and not used goes back (rolled back)."""
+        async with self():
+            pass
+
+
+@asynccontextmanager
+async def _entered(uow):
+    try:
+        yield uow
+    finally:
+        await uow.__aexit__(None, None, None)
+
+
+def _poller(notifier: Notifier, runtime, kind: str, *, yielding: bool = False, uow_factory=None) -> BatchTimerPoller:
+    return BatchTimerPoller(runtime.spec.timers, uow_factory or runtime.uow, [kind], notifier.attempter(yielding=yielding),
                             poll_ms=runtime.settings.timer_poll_ms, metrics=runtime.metrics)
 
 
@@ -69,23 +108,42 @@ def normal_lane(notifier: Notifier) -> Worker:
 
 
 def urgent_lane(notifier: Notifier) -> Worker:
-    """A background worker for the ServiceSpec: fires urgent attempts when woken, and every poll interval."""
+    """A background worker for the ServiceSpec: fires urgent attempts when woken, and every poll interval.
+    Woken when urgent requests are seen, it begins its transaction, then claims once they have committed."""
 
     def make(runtime) -> Callable[[asyncio.Event], Awaitable[None]]:
-        poller = _poller(notifier, runtime, URGENT_ATTEMPT)
-        planned, first = asyncio.Event(), UrgentFirst()
-        notifier.urgent_planned, notifier.urgent_seen, notifier.yield_to_urgent = planned.set, first.hold, first.wait
+        warm = WarmStart(runtime.uow)
+        poller = _poller(notifier, runtime, URGENT_ATTEMPT, uow_factory=warm)
+        planned, woken, first = asyncio.Event(), asyncio.Event(), UrgentFirst()
+
+        def seen() -> None:
+            first.hold()
+            woken.set()
+
+        def committed() -> None:
+            planned.set()
+            woken.set()
+
+        notifier.urgent_planned, notifier.urgent_seen, notifier.yield_to_urgent = committed, seen, first.wait
 
         async def run(stop: asyncio.Event) -> None:
             while not stop.is_set():
                 planned.clear()  # before looking: a commit while we look wakes the next wait
-                seen = first.seen
+                woken.clear()
+                looked = first.seen
                 try:
                     await poller.fire_due()
                 except Exception as exc:
                     log.warning("urgent lane failed; will retry", extra=log_fields(error=type(exc).__name__))
-                first.release(seen)
-                await sleep_unless_stopped(stop, poller.poll, planned)
+                first.release(looked)
+                await sleep_unless_stopped(stop, poller.poll, woken)
+                if first.seen != looked and not planned.is_set():  # being planned: begin while they commit
+                    try:
+                        await warm.begin()
+                    except Exception as exc:
+                        log.warning("urgent lane failed; will retry", extra=log_fields(error=type(exc).__name__))
+                    await sleep_unless_stopped(stop, first.most_s, planned)  # a rollback: at most this long
+            await warm.close()
 
         return run
 

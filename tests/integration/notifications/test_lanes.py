@@ -5,7 +5,7 @@ import asyncio
 
 from services.notifications.adapters.orm import timers
 from services.notifications.app import build_notifier
-from services.notifications.entrypoints.lanes import UrgentFirst
+from services.notifications.entrypoints.lanes import UrgentFirst, WarmStart
 from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT
 from shared.contracts.notifications_v1 import Channel
 from shared.timers import BatchTimerPoller
@@ -97,3 +97,20 @@ async def test_the_normal_lane_hands_nothing_over_from_an_urgent_request_seen_un
     first.release(looked)
     assert await asyncio.wait_for(held, timeout=10) == 3
     assert sms.sent == 3
+
+
+async def test_the_urgent_lane_begun_before_its_request_commits_still_claims_the_attempt(config, clock, driven, webhook):
+    """The urgent lane begins its transaction while the request is planned (``WarmStart``): its claim, a
+    statement of its own, sees the attempt committed after that BEGIN, and the begun unit of work is used once."""
+    _, uow, _ = driven
+    notifier = build_notifier(config, clock)
+    warm = WarmStart(uow)
+    urgent = BatchTimerPoller(timers, warm, [URGENT_ATTEMPT], notifier.attempter(), now=clock)
+    await warm.begin()
+    report = message("violence_report", [{"role": "agency", "agency": "public_security"}], urgency="urgent")
+    await enqueue(notifier, uow, report)
+
+    assert await urgent.fire_due() == 1
+    assert [r["body"]["request_id"] for r in webhook.accepted()] == [str(report.request_id)]
+    async with warm() as fresh:
+        assert not fresh.session.in_transaction()  # the begun one went to the poller; this one is new
