@@ -159,5 +159,49 @@ async def test_consumer_killed_mid_batch_applies_every_event_exactly_once_after_
         assert [v for agg, v, _ in rows if agg == f"{prefix}-{a}"] == list(range(1, versions + 1))
 
 
+async def test_two_consumer_processes_share_a_group_and_one_is_killed_every_event_applied_once_in_order(
+    settings, redis, engines,
+):
+    """Scale-out: two processes of one consumer split a stream (each with its batches in flight), so an aggregate's
+    events are applied by both; one is killed with SIGKILL mid-stream and the other's claimer takes over what it
+    held. Each event is applied once, and each aggregate's in version order."""
+    db = engines["reporting"]
+    await probe.create_probe_tables(db)
+    stream = settings.stream(probe.PROBE_STREAM)
+    prefix = f"pair{settings.stream_namespace}"
+    aggregates, versions = 20, 60
+    await probe.publish(redis, stream, [p for _, p in probe.interleaved(aggregates, versions, prefix)])
+    total = aggregates * versions
+
+    async def applied() -> int:
+        return await scalar(db, "SELECT count(*) FROM probe_applied WHERE aggregate_id LIKE :p", p=f"{prefix}-%")
+
+    env = {"SHOUHU_CONSUMER_BATCH_SIZE": "20"}
+    doomed, survivor = (ServiceProcess("probe", settings, free_port(), module="tests.probe", **env).start() for _ in range(2))
+    try:
+        await wait_until(lambda: _more_than(applied, total // 10), timeout=60, what="both processes under way")
+        doomed.kill()
+        assert await doomed.died() == SIGKILL_EXIT
+
+        async def done() -> bool:
+            return await applied() == total and (await redis.xpending(stream, "reporting"))["pending"] == 0
+
+        await wait_until(done, timeout=90, what=f"all {total} events applied and nothing pending")
+    finally:
+        doomed.stop()
+        survivor.stop()
+    consumers = {c["name"] for c in await redis.xinfo_consumers(stream, "reporting")}
+    assert len(consumers) == 2  # both took part
+
+    async with db.connect() as conn:
+        rows = (await conn.execute(
+            text("SELECT aggregate_id, version, n FROM probe_applied WHERE aggregate_id LIKE :p ORDER BY seq"),
+            {"p": f"{prefix}-%"},
+        )).all()
+    assert {n for _, _, n in rows} == {1}, "an event was applied twice"
+    for a in range(aggregates):
+        assert [v for agg, v, _ in rows if agg == f"{prefix}-{a}"] == list(range(1, versions + 1))
+
+
 async def _more_than(count, n: int) -> bool:
     return await count() > n
