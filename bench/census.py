@@ -66,10 +66,10 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def _count(url: str, table: str) -> int:
+async def _count(url: str, table: str, where: str = "true") -> int:
     conn = await asyncpg.connect(plain(url))
     try:
-        return await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}")
     finally:
         await conn.close()
 
@@ -102,6 +102,7 @@ async def shouhu(cfg: BenchConfig, rid: str, content: bytes, rows: int, timeout:
                 return job["status"] == "done"
 
             t_job = await poll(imported, timeout=timeout, what="the census import job", every=0.5)
+        cpu_job = cpu_seconds(procs["registry"].proc.pid) - cpu0["registry"]
         registered = job["registered"]
         if registered != rows:
             notes.append(f"{rows - registered} of {rows:,} rows not registered: {job.get('problems', [])[:3]}")
@@ -114,8 +115,17 @@ async def shouhu(cfg: BenchConfig, rid: str, content: bytes, rows: int, timeout:
 
             return await poll(holds_all, timeout=timeout, what=f"{service} to apply the import", every=0.25)
 
-        # Watched side by side: each consumer's own finishing time.
-        done_at = dict(zip(APPLIED, await asyncio.gather(*(applied(s, t) for s, t in APPLIED.items()))))
+        async def relayed() -> float:
+            url = settings.database_url("registry")
+
+            async def all_sent() -> bool:
+                return await _count(url, "outbox", "published_at IS NULL") == 0
+
+            return await poll(all_sent, timeout=timeout, what="the registry's relay to publish the import", every=0.25)
+
+        # Watched side by side: the relay's and each consumer's own finishing time.
+        t_relay, *finished = await asyncio.gather(relayed(), *(applied(s, t) for s, t in APPLIED.items()))
+        done_at = dict(zip(APPLIED, finished))
         t_end = max(done_at.values())
         cpu = {s: cpu_seconds(p.proc.pid) - cpu0[s] for s, p in procs.items()}
         rss = {s: _peak_rss_mib(p.proc.pid) for s, p in procs.items()}
@@ -126,7 +136,8 @@ async def shouhu(cfg: BenchConfig, rid: str, content: bytes, rows: int, timeout:
     say(f"  shouhu: {registered:,} rows in {wall:.1f} s: {registered / wall:,.0f} rows/s")
     notes += [
         f"upload answered in {t_accepted - t0:.1f} s; the import job done after {t_job - t0:.1f} s "
-        f"({registered / (t_job - t0):,.0f} rows/s); each consumer holding every child after "
+        f"({registered / (t_job - t0):,.0f} rows/s; registry CPU {1000 * cpu_job / max(registered, 1):.2f} ms a row until then); "
+        f"every event on Redis after {t_relay - t0:.1f} s; each consumer holding every child after "
         + ", ".join(f"{s} {t - t0:.1f} s" for s, t in done_at.items()),
         "CPU seconds per process over the run: " + ", ".join(f"{s} {c:.0f}" for s, c in cpu.items())
         + f" ({sum(cpu.values()) / wall:.2f} cores busy on average)",
