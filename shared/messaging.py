@@ -156,25 +156,21 @@ class _Run:
 
 @dataclass
 class _Runs:
-    """The runs open in a batch, at most one per event type, applied in the order they were opened. An event
-    joins its type's run when that run holds nothing of its aggregate and was opened after every run that
-    does: a census's registrations, guardians' assignments and 无人监护 flags interleave child by child on
-    the stream, and still go as three runs, each child's events in order."""
+    """The runs open in a batch, applied in the order they were opened. An event joins the latest run of its
+    type opened after every run that holds its aggregate, or opens a new run at the end: so each aggregate's
+    events apply in stream order, and a census's registrations, guardians' assignments and 无人监护 flags,
+    interleaved child by child on the stream, go as a few runs, even when the batch begins in the middle of
+    a child's events (flushing there instead left runs of one event for the rest of the batch)."""
 
     runs: list[_Run] = field(default_factory=list)
 
-    def add(self, handler: BatchHandler, event: EventEnvelope) -> bool:
-        """False when the event cannot join without breaking its aggregate's order: flush, then add again."""
-        at = next((i for i, r in enumerate(self.runs) if r.event_type == event.type), None)
+    def add(self, handler: BatchHandler, event: EventEnvelope) -> None:
+        last = max((i for i, r in enumerate(self.runs) if event.aggregate_id in r.aggregates), default=-1)
+        at = next((i for i in range(len(self.runs) - 1, last, -1) if self.runs[i].event_type == event.type), None)
         if at is None:
             self.runs.append(_Run())
             at = len(self.runs) - 1
-        elif not self.runs[at].fits(event) or any(
-            event.aggregate_id in r.aggregates for r in self.runs[at + 1:]
-        ):
-            return False
         self.runs[at].add(handler, event)
-        return True
 
     async def flush(self, uow, group: str) -> None:
         runs, self.runs = self.runs, []
@@ -461,9 +457,7 @@ class ReliableConsumer:
                     # An event this subscription ignores only moves the position: it does not end a run
                     # (a child's registration and its guardian's assignment alternate on the stream).
                     if batch_handler is not None:
-                        if not runs.add(batch_handler, event):
-                            await runs.flush(uow, self.group)
-                            runs.add(batch_handler, event)
+                        runs.add(batch_handler, event)
                     elif handler is not None:
                         await runs.flush(uow, self.group)
                         with _flow_of(event), tracing.consume_span(self.group, event.type, [event.trace_context]):

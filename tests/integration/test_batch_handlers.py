@@ -291,9 +291,10 @@ async def test_a_corrected_record_counts_as_if_it_had_been_written_so(settings, 
 OTHER = EventType("test.batch.other", 1, _Note, "test.batch")
 
 
-async def test_runs_of_two_types_interleaved_go_as_two_runs_each_aggregate_in_order(settings, redis, engines):
-    """A census interleaves each child's registration and its guardian's event: one run per type, applied in
-    the order they opened; an event whose aggregate sits in a later run ends the runs first."""
+async def test_runs_of_two_types_interleaved_go_as_few_runs_each_aggregate_in_order(settings, redis, engines):
+    """A census interleaves each child's registration and its guardian's event: an event joins the latest run
+    of its type opened after every run holding its aggregate (else a new run at the end); runs apply in the
+    order they opened, so each aggregate's events in stream order, and nothing ends the runs early."""
     recorder = Recorder()
     consumer, sub = await _consumer(settings, redis, engines["reporting"], recorder)
 
@@ -305,20 +306,41 @@ async def test_runs_of_two_types_interleaved_go_as_two_runs_each_aggregate_in_or
         _entry(0, ADDED, "a", 1), _entry(1, OTHER, "a", 2),
         _entry(2, ADDED, "b", 1), _entry(3, OTHER, "b", 2),
         _entry(4, ADDED, "c", 1),
-        _entry(5, ADDED, "b", 3),  # b again in the first run's type: both runs go first
-        # d's first event is of the run opened later: its second cannot go before it, so the runs go first
+        _entry(5, ADDED, "b", 3),  # b is in both runs: a third run, after them
+        # d's first event joins the second run; its second cannot go in the first run: it joins the third
         _entry(6, OTHER, "d", 1), _entry(7, ADDED, "d", 2),
         _entry(8, ADDED, "e", 1), _entry(9, OTHER, "e", 2),
     ]
     outcome = await consumer.process(sub, entries)
 
     assert recorder.calls == [
-        ("batch", ["a@1", "b@1", "c@1"]), ("other", ["a@2", "b@2"]),
-        ("batch", ["b@3"]), ("other", ["d@1"]), ("batch", ["d@2", "e@1"]), ("other", ["e@2"]),
+        ("batch", ["a@1", "b@1", "c@1"]), ("other", ["a@2", "b@2", "d@1"]),
+        ("batch", ["b@3", "d@2", "e@1"]), ("other", ["e@2"]),
     ]
     assert len(outcome.done) == len(entries) and not outcome.waiting
     recorder.calls.clear()
     assert len((await consumer.process(sub, entries)).done) == len(entries) and recorder.calls == []
+
+
+async def test_a_batch_that_begins_in_the_middle_of_an_aggregates_events_still_goes_as_few_runs(settings, redis, engines):
+    """A batch boundary falls between a child's registration and its guardian's event about every other batch
+    of a census: the batch's first event is of the second type, and the rest still go as one run per type."""
+    recorder = Recorder()
+    consumer, sub = await _consumer(settings, redis, engines["reporting"], recorder)
+
+    async def other(uow, events):
+        recorder.calls.append(("other", [f"{e.aggregate_id}@{e.aggregate_version}" for e in events]))
+
+    sub.batch_handlers[OTHER.name] = other
+    assert (await consumer.process(sub, [_entry(0, ADDED, "a", 1)])).done  # the batch before
+    recorder.calls.clear()
+    entries = [_entry(1, OTHER, "a", 2)] + [
+        _entry(2 + 2 * i + k, t, x, k + 1) for i, x in enumerate("bcd") for k, t in enumerate((ADDED, OTHER))
+    ]
+    outcome = await consumer.process(sub, entries)
+
+    assert recorder.calls == [("other", ["a@2"]), ("batch", ["b@1", "c@1", "d@1"]), ("other", ["b@2", "c@2", "d@2"])]
+    assert len(outcome.done) == len(entries) and not outcome.waiting
 
 
 # --- reporting: a census's per-child registry events, a run at a time ----------------------------------
@@ -407,7 +429,7 @@ async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one
 
     batched, single, facts = await _batched_and_single(settings, redis, infra, sub, [first, second], _CENSUS_FIGURES,
                                                        waiting=[entries["d2"][0]], look=look)
-    # A run per type and batch (b's second flag ends the first batch's runs); none retried one by one.
+    # A run per type and batch, and runs after them for b's removal and second flag; none retried one by one.
     assert runs[:8] == [("registered", 3), ("assigned", 2), ("unguarded", 1), ("removed", 1),
                         ("unguarded", 1), ("registered", 1), ("unguarded", 1), ("restored", 1)], runs
     assert batched == single
