@@ -28,7 +28,9 @@ STORE = {"reporting": "child_facts", "visits": "children"}
 TABLES = {
     "reporting": ("child_facts", "place_figures", "visit_records", "child_visits", "helper_months", "monthly_figures",
                   "inbox", "aggregate_positions"),
-    "visits": ("children", "child_contacts", "inbox", "aggregate_positions", "outbox"),
+    # referrals (and with them, CASCADE, their timeline, requests, disclosures...): a round after the first
+    # would otherwise reopen the same children's 无户籍 cases, refused by the one-open-case index.
+    "visits": ("children", "child_contacts", "pairings", "referrals", "timers", "inbox", "aggregate_positions", "outbox"),
 }
 
 

@@ -7,6 +7,7 @@ builds the same runtime for all four (one way to do each thing).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import time
@@ -317,7 +318,12 @@ def serve(spec: ServiceSpec) -> None:
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
     tracing.configure(spec.name)
+    app = create_app(spec, settings)
+    # The modules, models and compiled statements loaded by now live as long as the process: out of the
+    # collector's sight, each collection of the objects a batch makes no longer walks them (issue 10: ~20%
+    # less CPU per registration in reporting's consumer).
+    gc.freeze()
     uvicorn.run(
-        create_app(spec, settings), host=settings.http_host, port=settings.http_port or SERVICE_PORTS[spec.name],
+        app, host=settings.http_host, port=settings.http_port or SERVICE_PORTS[spec.name],
         log_config=None, access_log=False,
     )

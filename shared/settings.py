@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     max_deliveries: int = 5
 
     outbox_batch_size: int = 500
-    outbox_poll_ms: int = 50
+    # A commit that writes to the outbox wakes its relay at once: the poll only finds what no wake announced
+    # (rows left by a process that died), so it can be slow and cost an idle service nothing much.
+    outbox_poll_ms: int = 500
     timer_poll_ms: int = 1000
 
     @model_validator(mode="after")
