@@ -10,6 +10,7 @@ events through the outbox in that transaction: it fires once.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -55,9 +56,25 @@ class Timer:
 
 async def schedule(session: AsyncSession, table: Table, kind: str, key: str, due_at: datetime, payload: dict | None = None) -> None:
     """Set (or move) the timer ``kind``/``key``; a fired one is armed again."""
-    values = {"due_at": due_at, "payload": payload or {}, "fired_at": None, "attempts": 0, "last_error": None}
-    stmt = insert(table).values(kind=kind, key=key, **values)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["kind", "key"], set_=values))
+    await schedule_many(session, table, kind, [(key, due_at, payload)])
+
+
+async def schedule_many(session: AsyncSession, table: Table, kind: str, due: Sequence[tuple[str, datetime, dict | None]]) -> None:
+    """``schedule`` for each (key, due time, payload) of ``kind``, in one statement (e.g. a run's new cases)."""
+    if due:
+        await session.execute(_set_timers(table), [
+            {"kind": kind, "key": key, "due_at": due_at, "payload": payload or {}, "fired_at": None, "attempts": 0,
+             "last_error": None} for key, due_at, payload in due
+        ])
+
+
+@functools.cache
+def _set_timers(table: Table):
+    """Set, or move and arm again: built once per timers table (the same statement for every call)."""
+    stmt = insert(table)
+    return stmt.on_conflict_do_update(index_elements=["kind", "key"], set_={
+        "due_at": stmt.excluded.due_at, "payload": stmt.excluded.payload, "fired_at": None, "attempts": 0, "last_error": None,
+    })
 
 
 async def cancel(session: AsyncSession, table: Table, kind: str, key: str) -> None:

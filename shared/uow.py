@@ -55,5 +55,9 @@ class SqlUnitOfWork:
         """Set (or move) a deadline in this transaction (timers are data: shared/timers.py)."""
         await timer_rows.schedule(self.session, self.timers, kind, key, due_at, payload)
 
+    async def schedule_timers(self, kind: str, due: list[tuple[str, datetime, dict]]) -> None:
+        """``schedule_timer`` for each (key, due time, payload), in one statement."""
+        await timer_rows.schedule_many(self.session, self.timers, kind, due)
+
     async def cancel_timer(self, kind: str, key: str) -> None:
         await timer_rows.cancel(self.session, self.timers, kind, key)

@@ -1,6 +1,3 @@
-from datetime import datetime
-
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.visits.adapters.orm import timers
@@ -10,14 +7,6 @@ from services.visits.adapters.repository import (
 )
 from shared.contracts.envelope import EventEnvelope, EventType
 from shared.uow import SqlUnitOfWork
-
-
-# shared.timers.schedule for many timers of a kind in one statement (set, or moved and armed again).
-_set_timers = insert(timers)
-_SET_TIMERS = _set_timers.on_conflict_do_update(index_elements=["kind", "key"], set_={
-    "due_at": _set_timers.excluded.due_at, "payload": _set_timers.excluded.payload, "fired_at": None, "attempts": 0,
-    "last_error": None,
-})
 
 
 class VisitsUnitOfWork(SqlUnitOfWork):
@@ -51,14 +40,6 @@ class VisitsUnitOfWork(SqlUnitOfWork):
         envelope, row = self._outbox.row(event_type, data, **envelope_fields)
         self._events.append(row)
         return envelope
-
-    async def schedule_timers(self, kind: str, due: list[tuple[str, datetime, dict]]) -> None:
-        """``schedule_timer`` for each (key, due time, payload), in one statement (a run's new cases)."""
-        if due:
-            await self.session.execute(_SET_TIMERS, [
-                {"kind": kind, "key": key, "due_at": due_at, "payload": payload, "fired_at": None, "attempts": 0,
-                 "last_error": None} for key, due_at, payload in due
-            ])
 
     async def commit(self) -> None:
         await self.referrals.flush()  # the cases' appended rows (timeline, requests, disclosures) go with the rest
