@@ -46,8 +46,9 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 class Outbox:
-    """Writes events into the caller's transaction. ``wake`` (the relay's) is called once that
-    transaction has committed, so its rows are published at once, not at the relay's next poll."""
+    """The outbox rows of events, written in the caller's transaction (SqlUnitOfWork.commit). ``wake`` (the
+    relay's) is called once that transaction has committed, so its rows are published at once, not at the
+    relay's next poll."""
 
     def __init__(self, table: Table, producer: str, stream_namespace: str = "", *,
                  wake: Callable[[], None] | None = None) -> None:
@@ -70,12 +71,6 @@ class Outbox:
             "stream": self.namespace + event_type.stream, "event_type": event_type.name, "aggregate_id": aggregate_id,
             "payload": envelope.model_dump_json(),
         }
-
-    async def add(self, session: AsyncSession, event_type: EventType, data, **fields) -> EventEnvelope:
-        envelope, row = self.row(event_type, data, **fields)
-        await session.execute(self.table.insert().values(**row))
-        self.wake_after_commit(session)
-        return envelope
 
     def wake_after_commit(self, session: AsyncSession) -> None:
         """Wake the relay when ``session``'s transaction commits (once, however many rows it wrote;

@@ -30,6 +30,7 @@ class SqlUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self.session = self._sessionmaker()
+        self._events: list[dict] = []
         self.bind(self.session)
         return self
 
@@ -38,13 +39,20 @@ class SqlUnitOfWork:
         await self.session.close()
 
     async def commit(self) -> None:
+        if self._events:
+            rows, self._events = self._events, []
+            await self.session.execute(self._outbox.table.insert(), rows)  # ids in the order they were emitted
+            self._outbox.wake_after_commit(self.session)
         await self.session.commit()
 
     async def emit(self, event_type: EventType, data, **envelope_fields) -> EventEnvelope:
-        """Write an event to the outbox in this transaction."""
+        """An event of this transaction. Its outbox row is held and written at the commit with the
+        transaction's others, in one statement (a batch may emit hundreds); nothing reads the outbox before."""
         if self._outbox is None:
             raise RuntimeError("this unit of work has no outbox: the service publishes nothing")
-        return await self._outbox.add(self.session, event_type, data, **envelope_fields)
+        envelope, row = self._outbox.row(event_type, data, **envelope_fields)
+        self._events.append(row)
+        return envelope
 
     async def audit(self, action: Action, kind: str, record_ids: Iterable[object]) -> None:
         """Note the current caller's access to ``record_ids`` in this transaction (the audit log):

@@ -118,16 +118,16 @@ async def test_a_failed_registration_leaves_neither_child_nor_events(settings, e
     async def insert_fails(self, child):
         raise RuntimeError("insert failed")
 
-    real_add = Outbox.add
+    real_row = Outbox.row
 
-    async def card_fails(self, session, event_type, data, **fields):
+    def card_fails(self, event_type, data, **fields):
         if event_type is CHILD_CONTACTS:
             raise RuntimeError("outbox write failed")
-        return await real_add(self, session, event_type, data, **fields)
+        return real_row(self, event_type, data, **fields)
 
     async with running_app(REGISTRY, settings) as (_, client):
         before = await row_counts(engines)
-        for target, attr, fake in ((ChildRepository, "add", insert_fails), (Outbox, "add", card_fails)):
+        for target, attr, fake in ((ChildRepository, "add", insert_fails), (Outbox, "row", card_fails)):
             with monkeypatch.context() as m:
                 m.setattr(target, attr, fake)
                 with pytest.raises(RuntimeError):

@@ -209,6 +209,10 @@ class BatchUnitOfWork(RegistryUnitOfWork):
             return value
         raise AttributeError(name)
 
+    async def emit(self, event_type: EventType, data, **fields) -> EventEnvelope | None:
+        """Kept with the row's other writes (``RowWrites``), not held for the commit: the chunk inserts them."""
+        return await self._outbox.add(self.session, event_type, data, **fields)
+
     async def audit(self, action: Action, kind: str, record_ids) -> None:
         """On record like the row's other writes (kept, then one COPY a chunk, in the chunk's
         transaction): the importing user (``census_imports.actor``; role ``census_import``: the import
