@@ -375,9 +375,10 @@ class ReliableConsumer:
 
     async def _process(self, sub: Subscription, stream: str, entries, turn: _Turn) -> Outcome:
         events: list[tuple[bytes, EventEnvelope]] = []
+        wanted = {*sub.handlers, *sub.batch_handlers}  # the others' data is not validated: they only move a position
         for entry_id, fields in entries:
             try:
-                events.append((entry_id, parse_event(fields[DATA_FIELD.encode()])))
+                events.append((entry_id, parse_event(fields[DATA_FIELD.encode()], wanted)))
             except (KeyError, ValueError, ValidationError) as exc:
                 await self._unreadable(sub, stream, entry_id)
                 await self._to_dlq(stream, entry_id, fields, f"unreadable event: {_brief(exc)}", permanent=True)

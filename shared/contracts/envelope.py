@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Generic, TypeVar
@@ -68,29 +69,34 @@ _UNKNOWN = EventEnvelope[dict[str, Any]]
 _HEAD = re.compile(rb'"type":\s*"([^"\\]*)",\s*"schema_version":\s*(\d+)')
 
 
-def _model(type_name: str, version: int) -> type[EventEnvelope]:
+def _model(type_name: str, version: int, wanted: Container[str] | None = None) -> type[EventEnvelope]:
     known = EventType.registry.get((type_name, version))
-    return known.envelope_model if known is not None else _UNKNOWN
+    if known is None or (wanted is not None and type_name not in wanted):
+        return _UNKNOWN
+    return known.envelope_model
 
 
-def parse_event(raw: bytes | str | dict[str, Any]) -> EventEnvelope:
+def parse_event(raw: bytes | str | dict[str, Any], wanted: Container[str] | None = None) -> EventEnvelope:
     """Validate an envelope and, for a known type and version, its data.
 
     Unknown types parse with ``data`` left as a dict so that consumers can skip
     events they do not handle; malformed input raises ``pydantic.ValidationError``.
+    With ``wanted`` (the types a consumer handles), so do the types it does not: it only moves past
+    them, and validating their data was most of its parsing (notifications reads registry.events for
+    consent alone, a third of a census's events).
     """
     if isinstance(raw, dict):
         head = _Head.model_validate(raw)
-        return _model(head.type, head.schema_version).model_validate(raw)
+        return _model(head.type, head.schema_version, wanted).model_validate(raw)
     found = _HEAD.search(raw.encode() if isinstance(raw, str) else raw)
     if found is not None:
         guess = found[1].decode(errors="replace"), int(found[2])
         try:
-            event = _model(*guess).model_validate_json(raw)
+            event = _model(*guess, wanted).model_validate_json(raw)
         except ValidationError:
             event = None  # perhaps a wrong guess (those bytes inside ``data``): the general way below says
         # The model is right only if the envelope's own type and version are the ones guessed.
         if event is not None and (event.type, event.schema_version) == guess:
             return event
     head = _Head.model_validate_json(raw)
-    return _model(head.type, head.schema_version).model_validate_json(raw)
+    return _model(head.type, head.schema_version, wanted).model_validate_json(raw)
