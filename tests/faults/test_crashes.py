@@ -9,6 +9,7 @@ import json
 
 import httpx
 import pytest
+from redis.exceptions import ResponseError
 from sqlalchemy import text
 
 from shared.contracts.registry_v1 import REGISTRY_CONTACTS, REGISTRY_EVENTS
@@ -170,15 +171,26 @@ async def test_two_consumer_processes_share_a_group_and_one_is_killed_every_even
     stream = settings.stream(probe.PROBE_STREAM)
     prefix = f"pair{settings.stream_namespace}"
     aggregates, versions = 20, 60
-    await probe.publish(redis, stream, [p for _, p in probe.interleaved(aggregates, versions, prefix)])
     total = aggregates * versions
 
     async def applied() -> int:
         return await scalar(db, "SELECT count(*) FROM probe_applied WHERE aggregate_id LIKE :p", p=f"{prefix}-%")
 
+    await probe.publish(redis, stream, [p for _, p in probe.interleaved(aggregates, versions, prefix)])
     env = {"SHOUHU_CONSUMER_BATCH_SIZE": "20"}
     doomed, survivor = (ServiceProcess("probe", settings, free_port(), module="tests.probe", **env).start() for _ in range(2))
+
+    async def doomed_reading() -> bool:
+        """The process to kill has read from the group (the first one up could otherwise take the stream alone)."""
+        try:
+            consumers = await redis.xinfo_consumers(stream, "reporting")
+        except ResponseError:  # no group yet
+            return False
+        names = [c["name"].decode() if isinstance(c["name"], bytes) else c["name"] for c in consumers]
+        return any(n.endswith(f"-{doomed.proc.pid}") for n in names)
+
     try:
+        await wait_until(doomed_reading, timeout=60, what="the process to kill reading the group")
         await wait_until(lambda: _more_than(applied, total // 10), timeout=60, what="both processes under way")
         doomed.kill()
         assert await doomed.died() == SIGKILL_EXIT
