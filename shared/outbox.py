@@ -45,6 +45,17 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+# Every outbox's storage options (migrations registry 0010, visits 0009, notifications 0005). Each event's row
+# is written once and marked published once, so an outbox is mostly dead rows, and the relay's next-batch
+# query walks their index entries until a vacuum removes them (55 ms instead of 0.5 ms with 935,500 of them
+# in a million-row census). Autovacuum's default waits for 20% of the table and pauses as it goes: this one
+# vacuums at 10,000 dead rows whatever the size, without pauses.
+OUTBOX_VACUUM = ("ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000, "
+                 "autovacuum_vacuum_cost_delay = 0)")
+OUTBOX_VACUUM_RESET = ("ALTER TABLE outbox RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, "
+                       "autovacuum_vacuum_cost_delay)")
+
+
 class Outbox:
     """The outbox rows of events, written in the caller's transaction (SqlUnitOfWork.commit). ``wake`` (the
     relay's) is called once that transaction has committed, so its rows are published at once, not at the
