@@ -126,16 +126,12 @@ class Subscription:
 
 @dataclass
 class _Run:
-    """Consecutive events for one batch handler; a second event of an aggregate starts a new run,
-    so each run holds one event per aggregate and order within an aggregate is kept."""
+    """Events of one type for one batch handler, at most one per aggregate (``_Runs`` places them)."""
 
     handler: BatchHandler | None = None
     event_type: str = ""
     events: list[EventEnvelope] = field(default_factory=list)
     aggregates: set[str] = field(default_factory=set)
-
-    def fits(self, event: EventEnvelope) -> bool:
-        return event.type == self.event_type and event.aggregate_id not in self.aggregates
 
     async def flush(self, uow, group: str) -> None:
         if self.events:

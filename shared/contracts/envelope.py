@@ -48,7 +48,7 @@ class EventType:
         EventType.registry[(name, version)] = self
 
     def envelope(self, data: BaseModel, **fields: Any) -> EventEnvelope:
-        return EventEnvelope[self.model](type=self.name, schema_version=self.version, data=data, **fields)
+        return self.envelope_model(type=self.name, schema_version=self.version, data=data, **fields)
 
     @cached_property
     def envelope_model(self) -> type[EventEnvelope]:
