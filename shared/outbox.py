@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Callable
 
@@ -104,7 +105,17 @@ class OutboxRelay:
     One relay per database publishes at a time (a transaction-scoped advisory
     lock), which keeps per-aggregate order when several processes of a
     service run; the others stand by.
+
+    Each look starts ``LOOKBACK`` ids below the highest id published, not at the outbox's first row: every
+    published row leaves a dead entry in the unpublished index until a vacuum, and a look from the start
+    walks all of them (55 ms instead of 0.5 ms with 935,500, on a server whose autovacuum is off or behind).
+    A row can commit after rows with higher ids were published (ids are drawn before commit): within
+    ``LOOKBACK`` ids it is found by the next look; further down (a transaction open that long), by the
+    full look every ``FULL_LOOK_S`` and whenever this relay takes the lock anew.
     """
+
+    LOOKBACK = 10_000
+    FULL_LOOK_S = 30.0
 
     def __init__(
         self, engine: AsyncEngine, redis: Redis, table: Table, *, service: str, batch_size: int = 500,
@@ -116,6 +127,8 @@ class OutboxRelay:
         # Set by a commit in this process that wrote outbox rows (Outbox(wake=relay.wake)); the poll
         # stays for rows committed by other processes and for a relay that stood by (the lock).
         self._woken = asyncio.Event()
+        self._floor = 0  # the highest id published; 0: the next look is a full one
+        self._full_look_at = 0.0
 
     def wake(self) -> None:
         """Publish now: rows were committed (called from the committing session's after_commit)."""
@@ -125,11 +138,15 @@ class OutboxRelay:
         t = self.table
         async with self.engine.begin() as conn:
             if not await conn.scalar(select(func.pg_try_advisory_xact_lock(self.lock_key))):
+                self._floor = 0  # another process publishes meanwhile: our floor says nothing of its rows
                 return 0
+            now = time.monotonic()
+            if now >= self._full_look_at:
+                self._floor, self._full_look_at = 0, now + self.FULL_LOOK_S
             rows = (
                 await conn.execute(
                     select(t.c.id, t.c.stream, t.c.payload)
-                    .where(t.c.published_at.is_(None))
+                    .where(t.c.published_at.is_(None), t.c.id > self._floor - self.LOOKBACK)
                     .order_by(t.c.id)
                     .limit(self.batch_size)
                 )
@@ -146,6 +163,7 @@ class OutboxRelay:
             await conn.execute(
                 update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=func.now())
             )
+        self._floor = max(self._floor, rows[-1].id)  # once committed: a rollback publishes them again
         return len(rows)
 
     async def backlog(self) -> int:
@@ -160,7 +178,8 @@ class OutboxRelay:
             try:
                 if await self.publish_batch() == self.batch_size:
                     continue  # more waiting: no pause
-            except Exception as exc:  # Redis or PostgreSQL away: rows stay unsent, retry
+            except Exception as exc:  # Redis or PostgreSQL away: rows stay unsent, retry (from the start)
+                self._floor = 0
                 log.warning("outbox relay failed; will retry", extra=log_fields(error=type(exc).__name__))
                 await sleep_unless_stopped(stop, 1.0)
                 continue
