@@ -332,3 +332,21 @@ def test_each_service_connects_to_postgres_as_its_own_role_that_row_level_securi
             if not m or m.groups() != (f"shouhu_{service}", f"shouhu_{service}"):
                 problems.append(f"{name}: {url!r} is not shouhu_{service}:${{...}}@postgres:5432/shouhu_{service}")
     assert not problems, "\n".join(problems)
+
+
+def test_postgres_runs_with_the_repository_configuration_and_autovacuum_on(services):
+    """The server reads deploy/postgres/postgresql.conf: listening beyond localhost, autovacuum on (the
+    outboxes, positions and timers are rewritten all the time), every commit durable."""
+    pg = services["postgres"]
+    cmd = command(pg)
+    config = next(a.split("=", 1)[1] for a in cmd if a.startswith("config_file="))
+    mounts = {str(v).split(":")[1]: str(v).split(":")[0] for v in pg.get("volumes") or []}
+    assert mounts.get(config) == "./deploy/postgres/postgresql.conf", (config, mounts)
+    settings = dict(
+        (k.strip(), v.split("#")[0].strip().strip("'"))
+        for k, _, v in (line.partition("=") for line in
+                        (ROOT / "deploy/postgres/postgresql.conf").read_text(encoding="utf-8").splitlines())
+        if k.strip() and not k.lstrip().startswith("#")
+    )
+    assert settings["listen_addresses"] == "*", "the services reach it from other containers"
+    assert settings["autovacuum"] == "on" and settings["synchronous_commit"] == "on", settings
