@@ -8,6 +8,11 @@ timeline. No names, phones or free text travel here: ids, codes, stages, dates.
 Stages (``ReferralStage``): ``persuasion`` (the school and helpers try first:
 dropouts only), ``reported`` (the agency has the report, its acknowledgement is
 due), ``acknowledged`` (its outcome is due), ``closed``.
+
+A message of the case to an agency that notifications could not deliver at all
+(``notifications.delivery.failed`` with no fallback left: e.g. the county has no
+such agency in notifications' directory) is ``visits.referral.message_undeliverable``:
+the case waits on an agency that was never told, and its office must act.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from shared.contracts.envelope import EventType
+from shared.contracts.notifications_v1 import AgencyKind, Channel
 from shared.contracts.visits_v1 import VISITS_EVENTS
 
 
@@ -70,6 +76,24 @@ class ReferralOutcome(StrEnum):
     resolved = "resolved"  # 已办结 (the other policies)
     condition_cleared = "condition_cleared"  # the registry shows the closing condition (agreement signed, hukou registered)
     archive_closed = "archive_closed"  # the child's archive closed or merged
+
+
+class MessagePurpose(StrEnum):
+    """Why the case sent a message through notifications"""
+
+    report = "report"  # 书面报告 / 转介: to an agency that must act
+    inform = "inform"  # 通报: to an agency kept informed
+    reminder = "reminder"  # 催办: a missed deadline, to the agency that must act
+    escalation = "escalation"  # 报告领导小组办公室
+    notice = "notice"  # 告知监护人: the family, as persuasion starts
+
+
+class UndeliveredCause(StrEnum):
+    """Why a message could not be delivered at all (from notifications.delivery.failed)"""
+
+    no_channel = "no_channel"  # 未配置: nobody of that kind reachable for the place (not in notifications' directory)
+    refused = "refused"  # 拒收: the last channel refused it for good (a bounced address, no address)
+    retries_exhausted = "retries_exhausted"  # 重试用尽: the last channel kept failing
 
 
 class EscalationStep(StrEnum):
@@ -139,10 +163,31 @@ class ReferralClosed(BaseModel):
     deadlines_missed: int = Field(0, ge=0, description="deadlines of the case that passed (催办)")
 
 
+class MessageUndeliverable(BaseModel):
+    """visits.referral.message_undeliverable: a message of the case to an agency (its report, 通报, reminder
+    or escalation) could not be delivered on any channel. The case's deadline still runs; until the stage
+    moves on (the agency acknowledges, e.g. by API once told by other means) the case shows it as
+    undelivered. Not published for the family's notice, nor when the case has moved past that stage or
+    closed by the time the failure is known (the case's timeline still says so)."""
+
+    referral_id: UUID
+    child_id: UUID
+    policy: ReferralPolicyCode
+    stage: ReferralStage = Field(description="the stage the message was sent for")
+    purpose: MessagePurpose
+    agency: AgencyKind | None = Field(None, description="the agency kind the message was for")
+    request_id: UUID = Field(description="notifications.message.requested's request_id")
+    delivery_id: UUID
+    cause: UndeliveredCause
+    channel: Channel | None = Field(None, description="the last channel tried; null when there was none")
+    reason: str = Field(description="notifications' technical reason, without personal data")
+
+
 REFERRAL_OPENED = EventType("visits.referral.opened", 1, ReferralOpened, VISITS_EVENTS)
 ATTEMPT_RECORDED = EventType("visits.referral.attempt_recorded", 1, AttemptRecorded, VISITS_EVENTS)
 STAGE_CHANGED = EventType("visits.referral.stage_changed", 1, StageChanged, VISITS_EVENTS)
 DEADLINE_MISSED = EventType("visits.referral.deadline_missed", 1, DeadlineMissed, VISITS_EVENTS)
 REFERRAL_CLOSED = EventType("visits.referral.closed", 1, ReferralClosed, VISITS_EVENTS)
+MESSAGE_UNDELIVERABLE = EventType("visits.referral.message_undeliverable", 1, MessageUndeliverable, VISITS_EVENTS)
 
-ALL = (REFERRAL_OPENED, ATTEMPT_RECORDED, STAGE_CHANGED, DEADLINE_MISSED, REFERRAL_CLOSED)
+ALL = (REFERRAL_OPENED, ATTEMPT_RECORDED, STAGE_CHANGED, DEADLINE_MISSED, REFERRAL_CLOSED, MESSAGE_UNDELIVERABLE)

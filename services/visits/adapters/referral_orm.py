@@ -50,6 +50,25 @@ referral_requests = Table(
     Column("referral_id", UUID(as_uuid=True), ForeignKey("referrals.id"), nullable=False),
     Column("agency", Text),
     Column("purpose", Text, nullable=False),  # report | inform | reminder | escalation | notice
+    Column("stage", Text),  # the stage the message was sent for (null: asked before 0010)
+)
+
+# 未能送达: a case's message that notifications could not deliver on any channel (notifications.delivery.failed
+# with no fallback), once per delivery. Outstanding while the case is open in the stage the message was for.
+referral_undelivered = Table(
+    "referral_undelivered",
+    metadata,
+    Column("delivery_id", UUID(as_uuid=True), primary_key=True),
+    Column("request_id", UUID(as_uuid=True), ForeignKey("referral_requests.request_id"), nullable=False),
+    Column("referral_id", UUID(as_uuid=True), ForeignKey("referrals.id"), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("agency", Text),  # the agency kind (null: the family's notice)
+    Column("stage", Text, nullable=False),
+    Column("cause", Text, nullable=False),  # no_channel | refused | retries_exhausted
+    Column("channel", Text),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_referral_undelivered_referral_id", "referral_id"),
 )
 
 # 披露记录: which facts went to which agency, when, for which case. Append-only.

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Boolean, Date, Table, Text, delete, func, insert, null, select, union_all, update
+from sqlalchemy import Boolean, Date, Table, Text, and_, delete, exists, func, insert, null, select, union_all, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +24,10 @@ from services.visits.adapters.referral_orm import (
     referral_reports,
     referral_requests,
     referral_timeline,
+    referral_undelivered,
     referrals,
 )
-from services.visits.domain.referrals import Absence, Referral
+from services.visits.domain.referrals import CHAIN, Absence, Referral, undelivered_outstanding
 from services.visits.domain.workdays import Calendar
 from shared.db import among
 from shared.security.rls import school_filter
@@ -36,6 +37,13 @@ _COLUMNS = [c.name for c in referrals.columns if c.name != "created_at"]
 
 def _referral(row) -> Referral:
     return Referral(**{k: row[k] for k in _COLUMNS})
+
+
+# A case held up by an undelivered message (domain.referrals.undelivered_outstanding, in SQL).
+_outstanding = and_(referrals.c.stage != "closed", exists().where(
+    referral_undelivered.c.referral_id == referrals.c.id, referral_undelivered.c.stage == referrals.c.stage,
+    referral_undelivered.c.purpose.in_(sorted(CHAIN)),
+))
 
 
 class ReferralRepository:
@@ -84,7 +92,8 @@ class ReferralRepository:
         rows = await self.session.execute(stmt.order_by(referrals.c.id).with_for_update(), {"child_ids": child_ids})
         return [_referral(r) for r in rows.mappings()]
 
-    async def list(self, *, region: str, stage: str | None, policy: str | None, limit: int, offset: int) -> tuple[list[Referral], int]:
+    async def list(self, *, region: str, stage: str | None, policy: str | None, limit: int, offset: int,
+                   undelivered: bool | None = None) -> tuple[list[Referral], int]:
         # A school user's cases: its pupils' (the child's school, as commands.school_reaches and RLS).
         mine = school_filter(children.c.school_id)
         where = [referrals.c.village_code.startswith(region, autoescape=True),
@@ -93,6 +102,8 @@ class ReferralRepository:
             where.append(referrals.c.stage == stage)
         if policy:
             where.append(referrals.c.policy == policy)
+        if undelivered is not None:
+            where.append(_outstanding if undelivered else ~_outstanding)
         total = await self.session.scalar(select(func.count()).select_from(referrals).where(*where))
         rows = (await self.session.execute(
             select(referrals).where(*where).order_by(referrals.c.opened_on.desc(), referrals.c.id).limit(limit).offset(offset)
@@ -110,13 +121,40 @@ class ReferralRepository:
         rows = await self.session.execute(select(t.c.at, t.c.step, t.c.actor, t.c.detail).where(t.c.referral_id == referral_id).order_by(t.c.id))
         return [dict(r) for r in rows.mappings()]
 
-    async def add_request(self, request_id: UUID, referral_id: UUID, agency: str | None, purpose: str) -> None:
-        self._append(referral_requests, {"request_id": request_id, "referral_id": referral_id, "agency": agency, "purpose": purpose})
+    async def add_request(self, request_id: UUID, referral_id: UUID, agency: str | None, purpose: str, stage: str) -> None:
+        self._append(referral_requests, {"request_id": request_id, "referral_id": referral_id, "agency": agency,
+                                         "purpose": purpose, "stage": stage})
 
     async def request(self, request_id: UUID) -> dict | None:
         await self.flush()
         row = (await self.session.execute(select(referral_requests).where(referral_requests.c.request_id == request_id))).mappings().first()
         return dict(row) if row else None
+
+    # --- messages that could not be delivered ---
+
+    async def add_undelivered(self, values: dict[str, Any]) -> bool:
+        """A delivery that failed for good, kept once: False when it is already (a redelivered event)."""
+        stmt = pg_insert(referral_undelivered).values(**values).on_conflict_do_nothing().returning(referral_undelivered.c.delivery_id)
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def undelivered(self, cases: list[Referral]) -> dict[UUID, list[dict]]:
+        """The outstanding undelivered messages of these cases (none: no key), oldest first, in one statement:
+        of the escalation chain, for the stage each case is in (closed cases have none)."""
+        open_ = {r.id: r for r in cases if r.is_open}
+        if not open_:
+            return {}
+        u = referral_undelivered
+        rows = await self.session.execute(
+            select(u.c.referral_id, u.c.stage, u.c.purpose, u.c.agency, u.c.cause, u.c.channel, u.c.reason, u.c.at,
+                   u.c.request_id)
+            .where(among(u.c.referral_id, "ids"), u.c.purpose.in_(sorted(CHAIN))).order_by(u.c.at, u.c.delivery_id),
+            {"ids": list(open_)},
+        )
+        out: dict[UUID, list[dict]] = defaultdict(list)
+        for row in rows.mappings():
+            if undelivered_outstanding(row["purpose"], row["stage"], open_[row["referral_id"]]):
+                out[row["referral_id"]].append({k: v for k, v in row.items() if k != "referral_id"})
+        return out
 
     async def disclose(self, referral_id: UUID, agency: str, fields: list[str], purpose: str) -> None:
         self._append(referral_disclosures, {"referral_id": referral_id, "agency": agency, "fields": fields, "purpose": purpose})

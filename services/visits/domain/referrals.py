@@ -17,8 +17,8 @@ from typing import Any
 
 from services.visits.domain.errors import Refusal
 from services.visits.domain.workdays import Calendar, working_days_after
-from shared.contracts.notifications_v1 import AgencyKind, MessageKind, Urgency
-from shared.contracts.referrals_v1 import ReferralPolicyCode
+from shared.contracts.notifications_v1 import AgencyKind, Channel, MessageKind, Urgency
+from shared.contracts.referrals_v1 import MessagePurpose, ReferralPolicyCode, ReferralStage, UndeliveredCause
 from shared.contracts.visits_v1 import ConcernKind
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "defaults" / "referral_policies.toml"
@@ -170,3 +170,45 @@ class Referral:
     @property
     def is_open(self) -> bool:
         return self.stage != "closed"
+
+
+# --- messages that could not be delivered (未能送达) ------------------------------------------------
+
+# The messages of the escalation chain: to agencies that must act, are informed, reminded, escalated to.
+# The family's notice (``notice``) undelivered is written on the timeline only: the school and the
+# helpers meet the family in persuasion anyway, and many guardians have no phone.
+CHAIN = frozenset({MessagePurpose.report, MessagePurpose.inform, MessagePurpose.reminder, MessagePurpose.escalation})
+
+# What the office sees, in both languages, for each cause.
+CAUSE_TEXT: dict[UndeliveredCause, tuple[str, str]] = {
+    UndeliveredCause.no_channel: ("本县未配置该部门的联系方式，消息未能发出", "no such agency is configured for the county: the message was not sent"),
+    UndeliveredCause.refused: ("对方渠道拒收，消息未能送达", "the agency's channel refused the message"),
+    UndeliveredCause.retries_exhausted: ("多次重试仍未送达", "the message could not be delivered after every retry"),
+}
+
+
+def failure_cause(channel: Channel | None, permanent: bool) -> UndeliveredCause:
+    """Why a message could not be delivered at all: no channel to try (the recipient is not configured), a
+    permanent refusal on the last channel, or its retries exhausted."""
+    if channel is None:
+        return UndeliveredCause.no_channel
+    return UndeliveredCause.refused if permanent else UndeliveredCause.retries_exhausted
+
+
+def message_stage(purpose: str, asked_for: str | None, current: str) -> str:
+    """The stage a case's message was sent for: as the request recorded it, else (a request of an earlier
+    version) the stage its purpose belongs to, else the case's stage now."""
+    if asked_for:
+        return asked_for
+    if purpose in (MessagePurpose.report, MessagePurpose.inform):
+        return ReferralStage.reported
+    if purpose == MessagePurpose.notice:
+        return ReferralStage.persuasion
+    return current
+
+
+def undelivered_outstanding(purpose: str, stage: str, case: "Referral") -> bool:
+    """An undelivered message still holds up the case: a message of the escalation chain, the case open and
+    still in the stage it was sent for (once the agency acknowledges, by any route, or the case closes, it
+    no longer matters)."""
+    return purpose in CHAIN and case.is_open and stage == case.stage

@@ -1,5 +1,5 @@
 from services.visits.service_layer import handlers, referral_events
-from shared.contracts.notifications_v1 import AGENCY_ANSWERED, DELIVERY_ACKNOWLEDGED, NOTIFICATION_EVENTS
+from shared.contracts.notifications_v1 import AGENCY_ANSWERED, DELIVERY_ACKNOWLEDGED, DELIVERY_FAILED, NOTIFICATION_EVENTS
 from shared.contracts.registry_v1 import (
     ABSENCE_REPORTED, ARCHIVE_CLOSED, ARCHIVE_REOPENED, CHILD_CONTACTS, CHILD_GUARDED, CHILD_MERGED, CHILD_REGISTERED,
     CHILD_TRANSFERRED, CHILD_UNGUARDED, CHILD_UPDATED, CONSENT_CHANGED, ENROLMENT_CHANGED, REGISTRY_CONTACTS,
@@ -44,6 +44,7 @@ def subscriptions() -> list[Subscription]:
             {
                 DELIVERY_ACKNOWLEDGED.name: referral_events.delivery_acknowledged,
                 AGENCY_ANSWERED.name: referral_events.agency_answered,
+                DELIVERY_FAILED.name: referral_events.delivery_failed,
             },
         ),
     ]

@@ -12,12 +12,13 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.visits.domain.errors import NotFound, Refusal
-from services.visits.domain.referrals import Referral, county_policies
+from services.visits.domain.referrals import CAUSE_TEXT, Referral, county_policies
 from services.visits.entrypoints.api import County, Office, RuleWriter, _call, _http, _in_county, _uow
 from services.visits.service_layer import referrals
 from services.visits.service_layer.commands import school_reaches, visible
 from shared.auth import Principal, Role, role_in
-from shared.contracts.referrals_v1 import ReferralOutcome, ReferralPolicyCode, ReferralStage
+from shared.contracts.notifications_v1 import AgencyKind, Channel
+from shared.contracts.referrals_v1 import MessagePurpose, ReferralOutcome, ReferralPolicyCode, ReferralStage, UndeliveredCause
 from shared.errors import bilingual
 from shared.security.audit import Action, audit
 from shared.spreadsheets import Watermark, watermark_html
@@ -66,6 +67,23 @@ class CalendarIn(_Strict):
         return self
 
 
+class UndeliveredOut(BaseModel):
+    """未能送达: a message of the case that notifications could not deliver on any channel. The agency was
+    never told: tell it by other means (the printable written report), have the county's agency added to
+    notifications' directory, and record its acknowledgement here (POST .../acknowledgement)."""
+
+    purpose: MessagePurpose = Field(description="report 书面报告/转介, inform 通报, reminder 催办, escalation 上报")
+    agency: AgencyKind | None
+    stage: ReferralStage = Field(description="the stage the message was sent for")
+    cause: UndeliveredCause
+    message_zh: str
+    message_en: str
+    channel: Channel | None = Field(description="the last channel tried; null when none was configured")
+    reason: str = Field(description="notifications' technical reason")
+    request_id: UUID
+    at: datetime
+
+
 class ReferralOut(BaseModel):
     id: UUID
     child_id: UUID
@@ -80,6 +98,8 @@ class ReferralOut(BaseModel):
     outcome: ReferralOutcome | None
     closed_on: date | None
     helper_ids: list[UUID]
+    undelivered: list[UndeliveredOut] = Field(
+        default_factory=list, description="未能送达: messages of the case's present stage that reached nobody (open cases)")
 
 
 class CaseOut(ReferralOut):
@@ -93,8 +113,17 @@ class ReferralPage(BaseModel):
     total: int
 
 
-def _out(r: Referral) -> dict:
-    return {k: getattr(r, k) for k in ReferralOut.model_fields}
+def _out(r: Referral, undelivered: list[dict] | None = None) -> dict:
+    out = {k: getattr(r, k) for k in ReferralOut.model_fields if k != "undelivered"}
+    out["undelivered"] = [{**u, "message_zh": CAUSE_TEXT[u["cause"]][0], "message_en": CAUSE_TEXT[u["cause"]][1]}
+                          for u in undelivered or []]
+    return out
+
+
+async def _outs(uow, cases: list[Referral]) -> list[dict]:
+    """The cases with their outstanding undelivered messages (one statement for all)."""
+    held = await uow.referrals.undelivered(cases)
+    return [_out(r, held.get(r.id)) for r in cases]
 
 
 # An agency reaches the cases that went out to its kind (the token's agency_kind; the disclosures are
@@ -123,25 +152,29 @@ async def _disclosed(uow, r: Referral) -> tuple[str, ...]:
 
 async def _seen_by(uow, r: Referral, principal: Principal) -> dict:
     """The case as the caller may see it: an agency gets what the policy discloses (最小必要披露),
-    not the helpers' identities nor a school the policy keeps back."""
-    out = _out(r)
+    not the helpers' identities nor a school the policy keeps back, nor how other messages fared."""
     if principal.role is Role.agency:
+        out = _out(r)
         disclose = await _disclosed(uow, r)
         out["helper_ids"] = []
         if "school_id" not in disclose:
             out["school_id"] = None
+        return out
+    [out] = await _outs(uow, [r])
     return out
 
 
 @router.get("/referrals", response_model=ReferralPage, summary="转介案件 Cases in your area")
 async def list_referrals(
     request: Request, principal: Office, stage: ReferralStage | None = None, policy: ReferralPolicyCode | None = None,
+    undelivered: Annotated[bool | None, Query(description="true: only the open cases held up by a message that "
+                                                          "reached nobody (未能送达); false: the others")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict:
     async with _uow(request) as uow:
-        items, total = await uow.referrals.list(region=principal.region, stage=stage, policy=policy,
+        items, total = await uow.referrals.list(region=principal.region, stage=stage, policy=policy, undelivered=undelivered,
                                                 limit=page_size, offset=(page - 1) * page_size)
-    return {"items": [_out(r) for r in items], "total": total}
+        return {"items": await _outs(uow, items), "total": total}
 
 
 @router.post("/referrals", status_code=201, response_model=ReferralOut, summary="立案 Open a case by hand")
@@ -210,8 +243,9 @@ async def move_deadline(referral_id: UUID, body: DeadlineIn, request: Request, p
     async with _uow(request) as uow:
         r = await _call(_case(uow, referral_id, principal, for_update=True))
         await _call(referrals.move_deadline(uow, r, body.due_at, reason=body.reason, actor=principal.subject))
+        [out] = await _outs(uow, [r])
         await uow.commit()
-    return _out(r)
+    return out
 
 
 @router.put("/calendars/{county}", status_code=204, summary="节假日与调休 Set a county's holidays and working weekend days")

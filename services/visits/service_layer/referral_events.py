@@ -4,7 +4,7 @@ the plain calls of service_layer/referrals.py)."""
 from __future__ import annotations
 
 from shared.contracts import EventEnvelope
-from shared.contracts.notifications_v1 import AgencyAnswered, DeliveryAcknowledged
+from shared.contracts.notifications_v1 import AgencyAnswered, DeliveryAcknowledged, DeliveryFailed
 from shared.contracts.registry_v1 import (
     AbsenceReported,
     ArchiveClosed,
@@ -72,3 +72,10 @@ async def delivery_acknowledged(uow, event: EventEnvelope[DeliveryAcknowledged])
 async def agency_answered(uow, event: EventEnvelope[AgencyAnswered]) -> None:
     d = event.data
     await referrals.agency_replied(uow, d.request_id, outcome=d.outcome, agency=d.agency_code, at=d.decided_at)
+
+
+async def delivery_failed(uow, event: EventEnvelope[DeliveryFailed]) -> None:
+    """A delivery given up with no channel left (``next_channel`` null) is a case's message that never
+    arrived; one that falls back to another channel changes nothing here."""
+    if event.data.next_channel is None:
+        await referrals.message_undeliverable(uow, event.data)

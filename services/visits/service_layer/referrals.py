@@ -13,6 +13,7 @@ are timers (data: they survive restarts and can be moved).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -25,14 +26,19 @@ from services.visits.domain.referrals import (
     ReferralPolicy,
     county_policies,
     dropout_threshold_reached,
+    failure_cause,
+    message_stage,
     policy_for_concern,
+    undelivered_outstanding,
 )
 from services.visits.service_layer.written_report import render_report
 from shared.clock import today_local
+from shared.logs import log_fields
 from shared.contracts.envelope import EventType
 from shared.contracts.notifications_v1 import (
     MESSAGE_REQUESTED,
     AgencyKind,
+    DeliveryFailed,
     MessageKind,
     MessageRequested,
     RecipientRole,
@@ -41,12 +47,14 @@ from shared.contracts.notifications_v1 import (
 from shared.contracts.referrals_v1 import (
     ATTEMPT_RECORDED,
     DEADLINE_MISSED,
+    MESSAGE_UNDELIVERABLE,
     REFERRAL_CLOSED,
     REFERRAL_OPENED,
     STAGE_CHANGED,
     AttemptRecorded,
     DeadlineMissed,
     EscalationStep,
+    MessageUndeliverable,
     PersuasionOutcome,
     ReferralClosed,
     ReferralOpened,
@@ -57,6 +65,8 @@ from shared.contracts.referrals_v1 import (
 )
 from shared.contracts.visits_v1 import ConcernKind
 from shared.timers import Timer
+
+log = logging.getLogger("shouhu.visits.referrals")
 
 DEADLINE = "referral_deadline"  # timer kind; key: the referral's id (its stage's deadline), or "<id>:escalate"
 SYSTEM = "system:referrals"
@@ -100,15 +110,17 @@ async def _arm(uow, r: Referral) -> None:
 
 
 async def _ask(uow, r: Referral, policy: ReferralPolicy, *, purpose: str, recipients: list[RecipientSelector],
-               kind: MessageKind, data: dict[str, Any], actor: str, agency: str | None = None) -> None:
-    """A message through notifications, remembered so that its receipt and answer find the case."""
+               kind: MessageKind, data: dict[str, Any], actor: str, agency: str | None = None,
+               stage: str | None = None) -> None:
+    """A message through notifications, remembered (with the stage it is sent for: the case's, unless
+    given) so that its receipt, its answer or its failure to arrive find the case."""
     request_id = uuid4()
     message = MessageRequested(
         request_id=request_id, kind=kind, urgency=policy.urgency, child_id=r.child_id, region_code=r.village_code,
         recipients=recipients, data={"case_id": str(r.id), **data},
     )
     await uow.emit(MESSAGE_REQUESTED, message, aggregate_id=str(request_id), aggregate_version=1, region_code=r.village_code, actor=actor)
-    await uow.referrals.add_request(request_id, r.id, agency, purpose)
+    await uow.referrals.add_request(request_id, r.id, agency, purpose, stage or r.stage)
 
 
 def _agency(kind: AgencyKind) -> list[RecipientSelector]:
@@ -234,7 +246,7 @@ async def _report(uow, r: Referral, policy: ReferralPolicy, at: datetime, actor:
     for purpose, kinds in (("report", policy.report_to), ("inform", policy.inform)):
         for kind in kinds:
             await _ask(uow, r, policy, purpose=purpose, recipients=_agency(kind), kind=policy.message_kind, data=data,
-                       actor=actor, agency=kind.value)
+                       actor=actor, agency=kind.value, stage=ReferralStage.reported)
             await uow.referrals.disclose(r.id, kind.value, sorted(policy.disclose), purpose)
     r.stage, r.due_at = ReferralStage.reported, policy.ack_due(at, await uow.referrals.calendar(r.county))
     await uow.referrals.log(r.id, "reported", actor, agencies=[k.value for k in policy.report_to], informed=[k.value for k in policy.inform])
@@ -341,6 +353,48 @@ async def agency_replied(uow, request_id: UUID, *, outcome: str | None, agency: 
         await uow.referrals.log(r.id, "agency_outcome", actor, outcome=outcome)
 
 
+async def message_undeliverable(uow, failed: DeliveryFailed) -> None:
+    """notifications could not deliver a case's message on any channel (e.g. no such agency configured for
+    the county): written down once per delivery, on the timeline and beside the case, which shows it while
+    it waits in the stage the message was for; while it holds the case up (a message of the escalation
+    chain, not the family's notice, for the stage the open case is in) ``visits.referral.message_undeliverable``
+    is published. The deadline runs on:
+    a missed one is reminded and escalated as ever, and the escalation says what never arrived."""
+    if failed.next_channel is not None:
+        return  # a fallback channel is being tried: not undelivered (yet)
+    request = await uow.referrals.request(failed.request_id)
+    if request is None:
+        return  # not a case's message
+    r = await uow.referrals.get(request["referral_id"], for_update=True)
+    if r is None:
+        return
+    purpose, agency = request["purpose"], request["agency"]
+    stage = message_stage(purpose, request["stage"], r.stage)
+    cause = failure_cause(failed.channel, failed.permanent)
+    channel = failed.channel.value if failed.channel else None
+    fresh = await uow.referrals.add_undelivered({
+        "delivery_id": failed.delivery_id, "request_id": failed.request_id, "referral_id": r.id, "purpose": purpose,
+        "agency": agency, "stage": stage, "cause": cause.value, "channel": channel, "reason": failed.reason[:500],
+    })
+    if not fresh:
+        return  # this delivery's failure is written down already
+    await uow.referrals.log(r.id, "undeliverable", SYSTEM, purpose=purpose, agency=agency, stage=stage, cause=cause.value,
+                            channel=channel, reason=failed.reason[:500], request_id=str(failed.request_id))
+    log.warning("referral message undeliverable", extra=log_fields(
+        referral=str(r.id), purpose=purpose, agency=agency, stage=stage, cause=cause.value))
+    if undelivered_outstanding(purpose, stage, r):  # it holds the case up (not for a stage or a case past)
+        await _emit(uow, r, MESSAGE_UNDELIVERABLE, MessageUndeliverable(
+            referral_id=r.id, child_id=r.child_id, policy=r.policy, stage=stage, purpose=purpose,
+            agency=agency, request_id=failed.request_id, delivery_id=failed.delivery_id, cause=cause,
+            channel=failed.channel, reason=failed.reason[:500]), SYSTEM)
+        await uow.referrals.save(r)
+
+
+async def _undelivered_to(uow, r: Referral) -> list[str]:
+    """The agency kinds whose messages for the case's present stage never arrived."""
+    return sorted({u["agency"] for u in (await uow.referrals.undelivered([r])).get(r.id, []) if u["agency"]})
+
+
 # --- deadlines ----------------------------------------------------------------------------------
 
 
@@ -367,6 +421,9 @@ async def deadline_passed(uow, timer: Timer) -> None:
         due = policy.escalation_due(timer.due_at, await uow.referrals.calendar(r.county))
         await uow.schedule_timer(DEADLINE, f"{r.id}:escalate", due, {"stage": r.stage, "step": "escalate"})
     else:
+        undelivered = await _undelivered_to(uow, r)
+        if undelivered:  # the office hears that those agencies were never told
+            data["undelivered"] = ",".join(undelivered)
         await _ask(uow, r, policy, purpose="escalation", recipients=_agency(AgencyKind.leading_group_office),
                    kind=policy.message_kind, data=data, actor=SYSTEM, agency=AgencyKind.leading_group_office.value)
         await uow.referrals.disclose(r.id, AgencyKind.leading_group_office.value, sorted(policy.disclose), "escalation")
