@@ -177,6 +177,16 @@ class ChildRepository:
         return out, total
 
 
+# The class teachers of a run's classes: the classes as two arrays, so that the statement is the same for any
+# number of them (an IN list of pairs was a new statement, compiled and prepared, for each census batch).
+_CLASSES = func.unnest(array_param("schools", helpers.c.school_id), array_param("classes", helpers.c.class_name)
+                       ).table_valued("school_id", "class_name").render_derived()
+_CLASS_TEACHERS = select(*_HELPER).where(
+    helpers.c.role == HelperRole.class_teacher.value,
+    tuple_(helpers.c.school_id, helpers.c.class_name).in_(select(_CLASSES.c.school_id, _CLASSES.c.class_name)),
+)
+
+
 class HelperRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -200,12 +210,7 @@ class HelperRepository:
         wanted = sorted((s, c) for s, c in classes if s and c)
         if not wanted:
             return {}
-        rows = await self.session.execute(
-            select(*_HELPER).where(
-                helpers.c.role == HelperRole.class_teacher.value,
-                tuple_(helpers.c.school_id, helpers.c.class_name).in_(wanted),
-            )
-        )
+        rows = await self.session.execute(_CLASS_TEACHERS, {"schools": [s for s, _ in wanted], "classes": [c for _, c in wanted]})
         out: dict[tuple[str, str], list[Helper]] = defaultdict(list)
         for r in rows.mappings():
             out[r["school_id"], r["class_name"]].append(_helper(r))

@@ -8,10 +8,11 @@ run by the school and the child's helpers before the written report (书面报�
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,16 @@ def default_policies() -> dict[ReferralPolicyCode, dict[str, Any]]:
 
 
 def county_policies(overrides: dict[str, dict[str, Any]]) -> dict[ReferralPolicyCode, ReferralPolicy]:
-    """The defaults, each with the county's own values over them."""
-    return {code: policy_from(code, {**values, **overrides.get(code, {})}) for code, values in default_policies().items()}
+    """The defaults, each with the county's own values over them (a fresh dict; the policies are frozen)."""
+    return dict(_county_policies(json.dumps(overrides, sort_keys=True)))
+
+
+@lru_cache(maxsize=256)
+def _county_policies(overrides: str) -> dict[ReferralPolicyCode, ReferralPolicy]:
+    """Built once per set of overrides: most counties keep the defaults, and a census batch with cases built
+    all seven policies again for each of its transactions."""
+    held = json.loads(overrides)
+    return {code: policy_from(code, {**values, **held.get(code, {})}) for code, values in default_policies().items()}
 
 
 def policy_for_concern(policies: dict[ReferralPolicyCode, ReferralPolicy], kind: ConcernKind) -> ReferralPolicy | None:
