@@ -96,6 +96,8 @@ class TimerPoller:
     async def fire_due(self) -> int:
         """Fire what is due now; returns how many fired."""
         t, fired = self.table, 0
+        if not self.handlers:
+            return 0
         for _ in range(self.batch_size):
             async with self.uow_factory() as uow:
                 row = (
@@ -130,6 +132,10 @@ class TimerPoller:
         return fired
 
     async def run(self, stop) -> None:
+        if not self.handlers:
+            # No kinds of its own (notifications: its lanes fire its attempts), so nothing could ever be due for
+            # it: it does not look at all (it looked every second, a transaction each time, for nothing).
+            return
         while not stop.is_set():
             try:
                 if await self.fire_due() == self.batch_size:

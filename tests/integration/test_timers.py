@@ -122,3 +122,15 @@ async def test_a_batch_poller_fires_due_timers_once_puts_failures_back_and_keeps
     assert rows["broken"].fired_at is None and rows["broken"].attempts == 1 and rows["broken"].due_at > datetime.now(UTC)
     assert rows["staged"].fired_at is None and rows["staged"].payload == {"stage": 2}
     assert rows["not-ours"].fired_at is None
+
+
+async def test_a_poller_with_no_kinds_of_its_own_never_looks():
+    """A service whose timers are all fired by workers of its own (notifications' lanes) gives its poller no
+    handlers: it opens no transaction, once or every poll interval."""
+
+    def no_database():
+        raise AssertionError("the poller opened a unit of work")
+
+    poller = TimerPoller(timers, no_database, {}, poll_ms=10)
+    assert await poller.fire_due() == 0
+    await asyncio.wait_for(poller.run(asyncio.Event()), timeout=1)  # returns at once, not stopped
