@@ -151,11 +151,13 @@ class InboxChannel:
 
 def build_channels(config, secret_for: Callable[[str], str]) -> dict[Channel, ChannelAdapter]:
     t = config.send_timeout_s
-    http = HttpPoster(t)
+    # A client (a pool of connections) per channel: httpcore looks at every connection of its pool on each
+    # request, so the webhooks (agencies, urgent reports) do not pay for the dozens of SMS connections kept
+    # open, nor wait for the pool behind them.
     return {
-        Channel.sms: SmsChannel(config.sms_url, config.sms_key, http),
+        Channel.sms: SmsChannel(config.sms_url, config.sms_key, HttpPoster(t)),
         Channel.email: EmailChannel(config.smtp_host, config.smtp_port, config.smtp_sender, t),
-        Channel.webhook: WebhookChannel(secret_for, http),
+        Channel.webhook: WebhookChannel(secret_for, HttpPoster(t)),
         Channel.agency_stream: AgencyStreamChannel(),
         Channel.inbox: InboxChannel(),
     }
