@@ -6,6 +6,12 @@ by role or agency. The request carries no names or phones: notifications
 knows them from its directory and puts a child's name only into messages whose
 recipient needs it (the guardian, the agency that must act).
 
+``notifications.requests.urgent`` carries the same event, for urgent requests
+(violence, a missing child, medical) only: a stream of their own, so that one
+is never read behind a batch of ordinary requests. A sender picks the stream
+with ``message_requested(request)``; an urgent request on
+``notifications.requests`` (a sender not yet moved) is still handled as urgent.
+
 ``notifications.events`` is written by notifications: a delivery failed on a
 channel (and what it falls back to), an agency acknowledged a message, an
 agency answered with an outcome. Aggregate: the delivery (``delivery_id``).
@@ -24,6 +30,7 @@ from shared.contracts.envelope import EventType
 from shared.errors import bilingual
 
 NOTIFICATION_REQUESTS = "notifications.requests"
+NOTIFICATION_URGENT_REQUESTS = "notifications.requests.urgent"
 NOTIFICATION_EVENTS = "notifications.events"
 
 
@@ -150,7 +157,16 @@ class AgencyAnswered(BaseModel):
     details: dict[str, Any] = {}
 
 
+# The same event type and version on the urgent stream (declared first: the registry, which parses envelopes
+# by type and version, keeps MESSAGE_REQUESTED; both have the same model).
+URGENT_MESSAGE_REQUESTED = EventType("notifications.message.requested", 1, MessageRequested, NOTIFICATION_URGENT_REQUESTS)
 MESSAGE_REQUESTED = EventType("notifications.message.requested", 1, MessageRequested, NOTIFICATION_REQUESTS)
 DELIVERY_FAILED = EventType("notifications.delivery.failed", 1, DeliveryFailed, NOTIFICATION_EVENTS)
 DELIVERY_ACKNOWLEDGED = EventType("notifications.delivery.acknowledged", 1, DeliveryAcknowledged, NOTIFICATION_EVENTS)
 AGENCY_ANSWERED = EventType("notifications.agency.answered", 1, AgencyAnswered, NOTIFICATION_EVENTS)
+
+
+def message_requested(request: MessageRequested) -> EventType:
+    """The event type a sender emits ``request`` with, which names its stream: an urgent request goes on
+    ``notifications.requests.urgent``, any other on ``notifications.requests``."""
+    return URGENT_MESSAGE_REQUESTED if request.urgency is Urgency.urgent else MESSAGE_REQUESTED

@@ -1,11 +1,12 @@
 """The lanes of attempts: each claims its due attempts in batches (``SKIP LOCKED``) and hands their
 messages to the channels concurrently, with bounds per channel of its own.
 
-The urgent lane (紧急通道): an urgent delivery (violence, a missing child, medical) is attempted as
-soon as the request that planned it commits, not at the next poll, and never queues behind normal
-messages, for the database or for a channel. Both lanes share the process's event loop, its database and
-the machine's cores, so the urgent one also goes first: from the moment a batch of requests holds an urgent
-one until the urgent lane has fired what it planned, the normal lane hands nothing new over (``UrgentFirst``).
+An urgent request read from a stream has its first attempt made in the consumer's own transaction
+(``Notifier.requests_received``); the urgent lane (紧急通道) fires the rest: an urgent request asked for
+over HTTP, as soon as it commits, and urgent retries and fallbacks. Neither queues behind normal messages,
+for the database or for a channel. Everything shares the process's event loop, its database and
+the machine's cores, so urgent work also goes first: from the moment a batch of requests holds an urgent
+one until its first attempt is made, the normal lane hands nothing new over (``UrgentFirst``).
 Attempts are timers like all others (a restart loses none), of their own kind; each lane also looks every
 poll interval (retries that come due). The urgent lane begins its transaction as soon as urgent requests are
 seen (``WarmStart``), so that only its claim waits for their commit."""
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from services.notifications.service_layer.handlers import ATTEMPT, URGENT_ATTEMPT, Notifier
 from shared.logs import log_fields
@@ -33,12 +34,13 @@ MOST_YIELD_S = 0.5
 
 
 class UrgentFirst:
-    """The urgent lane's priority: ``hold`` when urgent requests are seen, ``release`` once the urgent
-    lane has fired everything seen until it looked; meanwhile ``wait`` (the normal lane) pauses, for at
-    most ``most_s``. A hold whose requests roll back is released at the urgent lane's next poll."""
+    """The priority of urgent work: ``hold`` when urgent requests for the urgent lane are seen, ``release``
+    once the urgent lane has fired everything seen until it looked; ``at_once`` around urgent attempts made
+    where they are planned. Meanwhile ``wait`` (the normal lane) pauses, for at most ``most_s``. A hold whose
+    requests roll back is released at the urgent lane's next poll."""
 
     def __init__(self, most_s: float = MOST_YIELD_S) -> None:
-        self.most_s, self.seen = most_s, 0
+        self.most_s, self.seen, self.released, self.active = most_s, 0, 0, 0
         self._clear = asyncio.Event()
         self._clear.set()
 
@@ -48,7 +50,22 @@ class UrgentFirst:
 
     def release(self, seen: int) -> None:
         """The urgent lane has fired what was due after ``seen`` holds: unless more came since, go on."""
-        if seen == self.seen:
+        self.released = max(self.released, seen)
+        self._update()
+
+    @contextmanager
+    def at_once(self) -> Iterator[None]:
+        """Urgent deliveries being planned and attempted right here (in a consumer's transaction)."""
+        self.active += 1
+        self._clear.clear()
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self._update()
+
+    def _update(self) -> None:
+        if self.released == self.seen and not self.active:
             self._clear.set()
 
     async def wait(self) -> None:
@@ -125,6 +142,7 @@ def urgent_lane(notifier: Notifier) -> Worker:
             woken.set()
 
         notifier.urgent_planned, notifier.urgent_seen, notifier.yield_to_urgent = committed, seen, first.wait
+        notifier.urgent_at_once = first.at_once
 
         async def run(stop: asyncio.Event) -> None:
             while not stop.is_set():

@@ -1,16 +1,25 @@
 """What notifications does: plan deliveries for a request, attempt them (timers),
 take in agencies' answers, keep contact cards. Each handler works in the unit
-of work it is given; events leave through the outbox in the same transaction."""
+of work it is given; events leave through the outbox in the same transaction.
+
+An urgent request read from a stream has its first attempt made in the transaction that plans it
+(``Notifier.requests_received``): the webhook to the police goes out before that transaction's commit,
+not after a hand-off to the urgent lane. A delivery's id is derived from its request, recipient and kind,
+so a transaction that rolls back after the hand-over (a crash, a failed commit) plans the same delivery
+again when the request is redelivered, and the channel is handed the same id (the webhook's
+``X-Shouhu-Delivery``, the SMS ``ref``): the receiver can tell it is the same message, as with a retry."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
+from types import SimpleNamespace
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import ValidationError
 from sqlalchemy import ARRAY, Text, and_, bindparam, cast, func, select, update
@@ -109,6 +118,12 @@ async def consent_changed(uow, event: EventEnvelope[ConsentChanged]) -> None:
 
 # A recipient no channel reaches (an agency not configured for the place): its delivery fails when planned.
 NO_CHANNEL = "the recipient has no channel"
+
+
+def delivery_id(request_id: UUID, recipient: str, kind: str) -> UUID:
+    """The delivery of ``kind`` to ``recipient`` for a request (one per such triple: ``uq_deliveries_once``):
+    the same id however often the request is planned, also by a transaction that rolled back."""
+    return uuid5(request_id, f"{recipient}/{kind}")
 
 
 def _planning(timers):
@@ -216,12 +231,20 @@ class Notifier:
         self.retries, self.quiet, self.timers, self.clock = retries, quiet, timers, clock
         self._new_timers = insert_rows(timers, ("kind", "key", "due_at", "payload")).on_conflict_do_nothing()
         self._plan = _planning(timers)
+        # The first attempts made in the planning transaction: their timers marked fired in it too.
+        self._fired_at_once = update(timers).where(
+            timers.c.kind == URGENT_ATTEMPT, among(timers.c.key, "keys"), timers.c.fired_at.is_(None),
+        ).values(fired_at=func.now())
+        # Bounds of the hand-overs made at planning (urgent ones only), apart from both lanes'.
+        self._at_once_limits = self._limits()
         # Called once a transaction that planned an urgent delivery has committed (the urgent lane sets it).
         self.urgent_planned: Callable[[], None] = lambda: None
         # The urgent lane's priority (entrypoints/lanes.py sets both): told as soon as requests being planned
         # hold an urgent one (before their commit); awaited by the normal lane before each hand-over.
         self.urgent_seen: Callable[[], None] = lambda: None
         self.yield_to_urgent: Callable[[], Awaitable[None]] = _go_on
+        # Held while urgent deliveries are planned and attempted at once (the normal lane yields meanwhile).
+        self.urgent_at_once: Callable[[], AbstractContextManager] = nullcontext
 
     # --- requests ---------------------------------------------------------------
 
@@ -230,17 +253,34 @@ class Notifier:
         return await self.plan(uow, [(req, requested_by)])
 
     async def requests_received(self, uow, events: list[EventEnvelope[MessageRequested]]) -> None:
-        await self.plan(uow, [(e.data, e.producer) for e in events])
+        """Requests from a stream (notifications.requests, notifications.requests.urgent): planned, and the
+        urgent ones' first attempts made, in the consumer's transaction."""
+        await self.plan(uow, [(e.data, e.producer) for e in events], attempt_urgent=True)
 
-    async def plan(self, uow, asked: list[tuple[MessageRequested, str | None]]) -> list[UUID]:
+    async def plan(self, uow, asked: list[tuple[MessageRequested, str | None]], *,
+                   attempt_urgent: bool = False) -> list[UUID]:
         """Plan the deliveries of many requests in one statement (two when users are named: their
         channels); returns the new deliveries (none for a repeated request). A delivery no channel
-        reaches fails at once, reported as failed: no attempt could do better."""
-        session, now = uow.session, self.clock()
+        reaches fails at once, reported as failed: no attempt could do better. The first attempt of an
+        urgent delivery is the urgent lane's, woken by the commit; with ``attempt_urgent``, it is made here,
+        in the caller's transaction (``_attempt_at_once``)."""
         reqs = [req for req, _ in asked]
+        urgent = any(req.urgency is Urgency.urgent for req in reqs)
+        if urgent and attempt_urgent:
+            with self.urgent_at_once():  # from before the planning: it is on the urgent message's way too
+                created = await self._plan_rows(uow, asked, reqs, lane=False)
+                await self._attempt_at_once(uow, reqs, created)
+        else:
+            created = await self._plan_rows(uow, asked, reqs, lane=urgent)
+        return [d.id for d in created]
+
+    async def _plan_rows(self, uow, asked, reqs: list[MessageRequested], *, lane: bool) -> list[Any]:
+        """The planning statement; ``lane``: tell the urgent lane (seen now, planned at commit)."""
+        session, now = uow.session, self.clock()
         users = await self.directory.user_channels(session, reqs)
-        planned = [(req, r, uuid4()) for req in reqs for r in self.directory.recipients(req, users)]
-        if any(req.urgency is Urgency.urgent and r.channels for req, r, _ in planned):
+        planned = [(req, r, delivery_id(req.request_id, r.key, req.kind))
+                   for req in reqs for r in self.directory.recipients(req, users)]
+        if lane and any(req.urgency is Urgency.urgent and r.channels for req, r, _ in planned):
             self.urgent_seen()
         reached = [(req, d) for req, r, d in planned if r.channels]
         created = (await session.execute(self._plan, {
@@ -266,9 +306,29 @@ class Notifier:
             if d.status == Status.failed:
                 await self._emit(uow, d.id, by_id[d.request_id].region_code, DELIVERY_FAILED,
                                  self._failure(d, None, NO_CHANNEL, True, None), 1)
-        if any(d.status == Status.queued and by_id[d.request_id].urgency is Urgency.urgent for d in created):
+        if lane and any(d.status == Status.queued and by_id[d.request_id].urgency is Urgency.urgent for d in created):
             uow.after_commit(self.urgent_planned)
-        return [d.id for d in created]
+        return created
+
+    async def _attempt_at_once(self, uow, reqs: list[MessageRequested], created: list[Any]) -> None:
+        """The first attempts of the urgent deliveries just planned, in the planning transaction: handed
+        over, recorded and their timers marked fired before it commits (a rollback undoes all of it, and
+        the redelivered request plans and hands over the same deliveries again). An attempt that raised
+        keeps its timer armed, and what an outcome armed for now (the next channel) is the urgent lane's,
+        woken at commit."""
+        urgent = {req.request_id for req in reqs if req.urgency is Urgency.urgent}
+        now = self.clock()
+        due = [Timer(SimpleNamespace(id=i, kind=URGENT_ATTEMPT, key=f"{d.id}:1", due_at=now,
+                                     payload={"delivery_id": str(d.id)}))
+               for i, d in enumerate(d for d in created if d.status == Status.queued and d.request_id in urgent)]
+        if not due:
+            return
+        failed, out = await self._attempt(uow, due, self._at_once_limits, yielding=False)
+        fired = [t.key for t in due if t.id not in failed]
+        if fired:
+            await uow.session.execute(self._fired_at_once, {"keys": fired})
+        if failed or any(t["kind"] == URGENT_ATTEMPT and t["due_at"] <= now for t in out.timers):
+            uow.after_commit(self.urgent_planned)
 
     # --- attempts (timers) --------------------------------------------------------
 
@@ -276,8 +336,10 @@ class Notifier:
         """The handler of a lane of attempts, with bounds of its own per channel: urgent messages
         never queue for a channel behind normal ones. A ``yielding`` lane (the normal one) waits
         before each hand-over while the urgent lane has work (``yield_to_urgent``)."""
-        limits = {c: asyncio.Semaphore(1 if c in IN_TRANSACTION else self.concurrency) for c in Channel}
-        return partial(self.attempts, limits=limits, yielding=yielding)
+        return partial(self.attempts, limits=self._limits(), yielding=yielding)
+
+    def _limits(self) -> dict[Channel, asyncio.Semaphore]:
+        return {c: asyncio.Semaphore(1 if c in IN_TRANSACTION else self.concurrency) for c in Channel}
 
     async def attempts(self, uow, due: list[Timer], *, limits: dict[Channel, asyncio.Semaphore],
                        yielding: bool = False) -> dict[int, Exception]:
@@ -285,6 +347,11 @@ class Notifier:
         messages are handed to their channels concurrently (at most ``limits[channel]`` at once), then
         every outcome is recorded, all in two statements. Returns the timers whose handling raised, to
         be tried again."""
+        failed, _ = await self._attempt(uow, due, limits, yielding)
+        return failed
+
+    async def _attempt(self, uow, due: list[Timer], limits: dict[Channel, asyncio.Semaphore],
+                       yielding: bool) -> tuple[dict[int, Exception], _Outcomes]:
         now = self.clock()
         found = await self._attempted(uow.session, [UUID(t.payload["delivery_id"]) for t in due])
         failed: dict[int, Exception] = {}
@@ -314,7 +381,7 @@ class Notifier:
                            last_error=None, held_until=None)
                 log.info("delivered", extra=log_fields(delivery=str(d.id), channel=d.channel, kind=d.kind))
         await out.record(uow.session)
-        return failed
+        return failed, out
 
     async def _prepare(self, uow, out: _Outcomes, d, now: datetime) -> Outgoing | None:
         """The message to hand over now; None when there is none (suppressed, held for the morning, or failed)."""
