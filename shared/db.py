@@ -49,20 +49,30 @@ def among(column, name: str) -> ColumnElement[bool]:
     return column == any_(array_param(name, column))
 
 
-def make_engine(url: str, *, pool_size: int = 10, application_name: str = "shouhu") -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, application_name: str = "shouhu", worker: bool = False) -> AsyncEngine:
+    """``worker``: the engine of the service's own work (consumers, pollers, the outbox relay), which
+    runs a transaction per batch, so a round trip per transaction counts (issue 10). No pre-ping on
+    check-out (three round trips with asyncpg: BEGIN, a probe, ROLLBACK): a connection that died shows
+    as an outage of that batch, which stays pending and is delivered again, and SQLAlchemy then
+    discards the pool's older connections. And its connections start under the system scope, so a
+    transaction under that scope skips the set_config (shared/security/rls.py, ``WORKER_SCOPE``)."""
+    from shared.security.rls import WORKER_SCOPE, started_under
+
+    server_settings = {
+        "application_name": application_name,
+        # A generic plan, chosen once while a table is small (a sequential scan), stays on for the
+        # prepared statement's life: an IN of 200 ids over 10,000 rows then takes 50 ms, not 1 ms.
+        "plan_cache_mode": "force_custom_plan",
+    }
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=not worker,
         # Statement parameters hold names and phones: keep them out of exception texts and logs.
         hide_parameters=True,
-        connect_args={"server_settings": {
-            "application_name": application_name,
-            # A generic plan, chosen once while a table is small (a sequential scan), stays on for the
-            # prepared statement's life: an IN of 200 ids over 10,000 rows then takes 50 ms, not 1 ms.
-            "plan_cache_mode": "force_custom_plan",
-        }},
+        connect_args={"server_settings": server_settings | (WORKER_SCOPE if worker else {})},
+        execution_options=started_under(WORKER_SCOPE) if worker else {},
     )
 
 

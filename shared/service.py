@@ -77,8 +77,11 @@ class Runtime:
 
     spec: ServiceSpec
     settings: Settings
-    engine: Any = None
+    engine: Any = None  # for requests (and probes)
     sessionmaker: Any = None
+    # For the service's own work: consumers, timers, the relay (no pre-ping, system scope: db.make_engine).
+    worker_engine: Any = None
+    worker_sessionmaker: Any = None
     redis: Redis | None = None
     broker: RedisBroker | None = None
     consumer: ReliableConsumer | None = None
@@ -88,11 +91,18 @@ class Runtime:
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def uow(self) -> SqlUnitOfWork:
+        return self._uow(self.sessionmaker)
+
+    def worker_uow(self) -> SqlUnitOfWork:
+        """A unit of work of the service's own work (a consumer's batch, a timer), on the workers' engine."""
+        return self._uow(self.worker_sessionmaker)
+
+    def _uow(self, sessionmaker) -> SqlUnitOfWork:
         outbox = Outbox(
             self.spec.outbox, self.spec.name, self.settings.stream_namespace,
             wake=self.relay.wake if self.relay is not None else None,  # published on commit, not at the next poll
         ) if self.spec.outbox is not None else None
-        return self.spec.uow_class(self.sessionmaker, outbox)
+        return self.spec.uow_class(sessionmaker, outbox)
 
 
 def build_broker(spec: ServiceSpec, settings: Settings, runtime: Runtime) -> RedisBroker:
@@ -124,6 +134,10 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     runtime = Runtime(spec=spec, settings=settings, metrics=ServiceMetrics(spec.name))
     runtime.engine = make_engine(settings.database_url(spec.name), application_name=f"shouhu-{spec.name}")
     runtime.sessionmaker = make_sessionmaker(runtime.engine)
+    runtime.worker_engine = make_engine(
+        settings.database_url(spec.name), application_name=f"shouhu-{spec.name}-worker", worker=True
+    )
+    runtime.worker_sessionmaker = make_sessionmaker(runtime.worker_engine)
     runtime.redis = Redis.from_url(settings.redis_url)
     subscriptions = spec.subscriptions()
     if subscriptions:
@@ -131,7 +145,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             raise ValueError(f"{spec.name}: a consuming service declares consumer_tables(metadata) in its orm")
         inbox, positions = spec.consumer_tables
         runtime.consumer = ReliableConsumer(
-            service=spec.name, settings=settings, redis=runtime.redis, uow_factory=runtime.uow,
+            service=spec.name, settings=settings, redis=runtime.redis, uow_factory=runtime.worker_uow,
             inbox=inbox, positions=positions, metrics=runtime.metrics,
         )
         for sub in subscriptions:
@@ -139,12 +153,12 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     runtime.broker = build_broker(spec, settings, runtime)
     if spec.outbox is not None:
         runtime.relay = OutboxRelay(
-            runtime.engine, runtime.redis, spec.outbox, service=spec.name, batch_size=settings.outbox_batch_size,
+            runtime.worker_engine, runtime.redis, spec.outbox, service=spec.name, batch_size=settings.outbox_batch_size,
             poll_ms=settings.outbox_poll_ms,
         )
     if spec.timers is not None:
         runtime.timer_poller = TimerPoller(
-            spec.timers, runtime.uow, spec.timer_handlers, poll_ms=settings.timer_poll_ms, metrics=runtime.metrics
+            spec.timers, runtime.worker_uow, spec.timer_handlers, poll_ms=settings.timer_poll_ms, metrics=runtime.metrics
         )
     asyncapi = AsyncAPI(runtime.broker, title=f"Shouhu {spec.name}", version="1.0.0", description=spec.description)
 
@@ -171,6 +185,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             await runtime.broker.stop()
             await runtime.redis.aclose()
             await runtime.engine.dispose()
+            await runtime.worker_engine.dispose()
 
     app = FastAPI(title=f"Shouhu {spec.name}", description=spec.description, lifespan=lifespan)
     app.state.runtime = runtime

@@ -1,9 +1,10 @@
 """Row-level security (行级安全): the second enforcement of the caller's area, in PostgreSQL.
 
 Every transaction of a service's sessions sets ``shouhu.scope`` (SET LOCAL, from the request's
-principal: ``region:<prefix>``; ``system`` for the service's own workers; ``none`` for a request
-without a verified principal). The policies on the tables holding children's data let a row through
-only when its place code starts with the prefix, so a query whose service-layer check was forgotten
+principal: ``region:<prefix>``; ``system`` for the service's own workers, whose connections open
+with it, so their transactions need not; ``none`` for a request without a verified principal).
+The policies on the tables holding children's data let a row through only when its place code
+starts with the prefix, so a query whose service-layer check was forgotten
 still returns nothing outside the caller's area. Beside it, ``shouhu.narrow`` names a narrower
 reach inside the area (``helper:<login>``, ``agency:<kind>``, ``school:<id>``, "" for everyone else), which a service
 enforces with restrictive policies of its own (``narrow``: visits' pairings and disclosures).
@@ -15,7 +16,7 @@ from __future__ import annotations
 from sqlalchemy import event, false, text
 from sqlalchemy.orm import Session
 
-from shared.security.access import current_school, db_narrowing, db_scope
+from shared.security.access import SYSTEM_SCOPE, current_school, db_narrowing, db_scope
 
 SCOPE_FUNCTION = """
 CREATE OR REPLACE FUNCTION shouhu_scope_allows(place text) RETURNS boolean
@@ -34,10 +35,25 @@ class ScopedSession(Session):
     """A session whose every transaction runs under the current access's scope."""
 
 
+# The workers' connections (shared/db.py make_engine(worker=True)) start under the system scope: the
+# settings are sent when the connection opens and nothing sets them for a session after (a transaction's
+# set_config is local to it), so every transaction on such a connection begins under them.
+WORKER_SCOPE = {"shouhu.scope": SYSTEM_SCOPE, "shouhu.narrow": ""}
+_STARTED_UNDER = "shouhu_started_under"  # engine execution option: the (scope, narrowing) its connections open with
+
+
+def started_under(settings: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The execution options of an engine whose connections open with ``settings`` (``WORKER_SCOPE``)."""
+    return {_STARTED_UNDER: (settings["shouhu.scope"], settings["shouhu.narrow"])}
+
+
 @event.listens_for(ScopedSession, "after_begin")
 def _set_scope(session, transaction, connection) -> None:
-    connection.execute(text("SELECT set_config('shouhu.scope', :scope, true), set_config('shouhu.narrow', :narrow, true)"),
-                       {"scope": db_scope(), "narrow": db_narrowing()})
+    scope, narrow = db_scope(), db_narrowing()
+    # A transaction under the scope its connection opened with skips the round trip (a consumer's batch).
+    if connection.get_execution_options().get(_STARTED_UNDER) != (scope, narrow):
+        connection.execute(text("SELECT set_config('shouhu.scope', :scope, true), set_config('shouhu.narrow', :narrow, true)"),
+                           {"scope": scope, "narrow": narrow})
 
 
 def protect(op, table: str, place: str) -> None:
