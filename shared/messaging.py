@@ -49,13 +49,15 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, func, literal, select, union_all
+from sqlalchemy import (
+    Column, DateTime, Integer, MetaData, Table, Text, bindparam, cast, func, literal, select, true, union_all,
+)
 from sqlalchemy.dialects.postgresql import UUID as PGUUID
 
 from shared.contracts.envelope import EventEnvelope, parse_event
 from shared import tracing
 from shared.correlation import flow
-from shared.db import among, insert_rows
+from shared.db import array_param, insert_rows
 from shared.failpoints import failpoint
 from shared.logs import log_fields
 from shared.metrics import ServiceMetrics
@@ -266,15 +268,20 @@ class ReliableConsumer:
         # ON CONFLICT DO UPDATE acts on (and RETURNING gives) the latest committed row even where the
         # statement's snapshot predates it, so the second sees the first's position. The inbox part reads
         # that older snapshot: an event it misses for that reason is at or below the position returned.
+        # It looks each event up in the inbox's key, a scalar subquery per event id (PostgreSQL keeps it a
+        # subplan, never a join): "event_id = ANY(ids)" was planned as a scan of all the group's rows,
+        # stats or not, 2.5 ms a batch at 20,000 rows and growing with the inbox; the lookups take 0.4 ms.
         ensured = insert_rows(positions, ("stream", "aggregate_id", "version"))
         locked = ensured.on_conflict_do_update(
             index_elements=["stream", "aggregate_id"], set_={"version": positions.c.version}
         ).returning(positions.c.aggregate_id, positions.c.version).cte("locked")
+        ids = func.unnest(array_param("event_ids", inbox.c.event_id)).table_valued("event_id").render_derived()
+        applied = select(true()).where(
+            inbox.c.consumer == bindparam("group"), inbox.c.event_id == ids.c.event_id
+        ).scalar_subquery()
         self._lock_and_look = union_all(
             select(locked.c.aggregate_id, locked.c.version),
-            select(cast(inbox.c.event_id, Text), literal(None, Integer)).where(
-                inbox.c.consumer == bindparam("group"), among(inbox.c.event_id, "event_ids")
-            ),
+            select(cast(ids.c.event_id, Text), literal(None, Integer)).where(applied),
         )
         self._in_flight: dict[str, _InFlight] = {}
         self._record_inbox = insert_rows(inbox, ("consumer", "event_id")).on_conflict_do_nothing()
