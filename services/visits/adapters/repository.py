@@ -105,9 +105,18 @@ class ChildRepository:
             found |= {r["child_id"]: ChildPlace(**r) for r in rows}
         return found
 
-    async def add_many(self, places: list[dict]) -> None:
-        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are."""
-        added = set(await self.session.scalars(_ADD_CHILDREN, columns_of(places)))
+    async def add_many(self, places: list[dict], *, teachers_into: "HelperRepository | None" = None) -> None:
+        """Children first heard of (``child_id`` and place in each dict); ones already known stay as they are.
+        With ``teachers_into``, the class teachers of the places' classes are read in the same statement and
+        kept there for the transaction (a run's children are paired with them next: one round trip, not two)."""
+        if teachers_into is None:
+            added = set(await self.session.scalars(_ADD_CHILDREN, columns_of(places)))
+        else:
+            wanted = _classes({(p["school_id"], p["class_name"]) for p in places})
+            rows = (await self.session.execute(_ADD_CHILDREN_AND_TEACHERS, columns_of(places) | {
+                "schools": [s for s, _ in wanted], "classes": [c for _, c in wanted]})).mappings().all()
+            added = {r["child_id"] for r in rows if r["child_id"] is not None}
+            teachers_into.keep_class_teachers(wanted, [r for r in rows if r["child_id"] is None])
         self._added |= {p["child_id"]: ChildPlace(**{k: p[k] for k in ("child_id", "village_code", "school_id", "class_name")})
                         for p in places if p["child_id"] in added}
 
@@ -186,12 +195,27 @@ _CLASS_TEACHERS = select(*_HELPER).where(
     tuple_(helpers.c.school_id, helpers.c.class_name).in_(select(_CLASSES.c.school_id, _CLASSES.c.class_name)),
 )
 
+# ... and with the children of a run added, in one statement: the rows of the children added (child_id), then
+# those of the class teachers (child_id null).
+_added_children = _ADD_CHILDREN.cte("added_children")
+_ADD_CHILDREN_AND_TEACHERS = union_all(
+    select(_added_children.c.child_id, *(null().cast(c.type).label(c.name) for c in _HELPER)),
+    select(null().cast(children.c.child_id.type).label("child_id"), *_HELPER).where(*_CLASS_TEACHERS.whereclause.clauses),
+)
+
+
+def _classes(classes: set[tuple[str | None, str | None]]) -> list[tuple[str, str]]:
+    """The classes that can have a class teacher: school and class both named."""
+    return sorted((s, c) for s, c in classes if s and c)
+
 
 class HelperRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._class_teachers: dict[tuple[str, str], list[Helper]] = {}  # by class, read in this transaction
 
     async def add(self, helper: Helper) -> None:
+        self._class_teachers.clear()  # a new class teacher: read them again
         await self.session.execute(insert(helpers).values({**vars(helper), "role": helper.role.value}))
 
     async def get_many(self, helper_ids: list[UUID]) -> dict[UUID, Helper]:
@@ -207,14 +231,18 @@ class HelperRepository:
 
     async def class_teachers(self, classes: set[tuple[str | None, str | None]]) -> dict[tuple[str, str], list[Helper]]:
         """The class teachers of each (school, class); classes without both named have none."""
-        wanted = sorted((s, c) for s, c in classes if s and c)
-        if not wanted:
-            return {}
-        rows = await self.session.execute(_CLASS_TEACHERS, {"schools": [s for s, _ in wanted], "classes": [c for _, c in wanted]})
-        out: dict[tuple[str, str], list[Helper]] = defaultdict(list)
-        for r in rows.mappings():
-            out[r["school_id"], r["class_name"]].append(_helper(r))
-        return out
+        wanted = _classes(classes)
+        if missing := [k for k in wanted if k not in self._class_teachers]:
+            rows = await self.session.execute(_CLASS_TEACHERS, {"schools": [s for s, _ in missing], "classes": [c for _, c in missing]})
+            self.keep_class_teachers(missing, rows.mappings())
+        return {k: self._class_teachers[k] for k in wanted if self._class_teachers[k]}
+
+    def keep_class_teachers(self, classes: list[tuple[str, str]], rows) -> None:
+        """The class teachers of ``classes`` (helpers' rows), known for the rest of the transaction."""
+        for k in classes:
+            self._class_teachers[k] = []
+        for r in rows:
+            self._class_teachers[r["school_id"], r["class_name"]].append(_helper({c.name: r[c.name] for c in _HELPER}))
 
 
 class PairingRepository:

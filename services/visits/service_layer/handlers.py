@@ -25,7 +25,8 @@ _ACTOR = "visits.registry-sync"
 
 async def children_registered(uow, events: list[EventEnvelope[ChildRegistered]]) -> None:
     """A run of new children: their places, their class teachers, their schedule (armed once per county)."""
-    await uow.children.add_many([{"child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _PLACE}} for e in events])
+    await uow.children.add_many([{"child_id": e.data.child_id, **{k: getattr(e.data, k) for k in _PLACE}} for e in events],
+                                teachers_into=uow.helpers)
     ids = [e.data.child_id for e in events]
     kids = list((await uow.children.get_many(ids)).values())
     today = today_local()
