@@ -15,7 +15,6 @@ repositories a registration does not use are made only if asked for.
 from __future__ import annotations
 
 import json
-import os
 from json.encoder import encode_basestring
 from collections import defaultdict
 from dataclasses import fields
@@ -27,6 +26,7 @@ from uuid import UUID
 from sqlalchemy import Select, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry.adapters.ids import TimeOrderedIds
 from services.registry.adapters.orm import children
 from services.registry.adapters.repository import AgreementRepository, ChildRepository, absence_records, growth_records
 from services.registry.domain.model import Child
@@ -87,26 +87,6 @@ class _BufferedChildren(ChildRepository):
 # JSON as pydantic writes it: compact, UTF-8 as is (json escapes the same characters: " \ and controls).
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _string = encode_basestring  # a str as JSON, as _dumps writes it (without its checks and dispatch)
-_UUID4_MASK = ~(0xF000 << 64 | 0xC000 << 48) & ((1 << 128) - 1)
-_UUID4_BITS = 0x4000 << 64 | 0x8000 << 48
-
-
-class _EventIds:
-    """Random (version 4) UUIDs as text, like ``str(uuid4())``: from the OS's randomness (os.urandom,
-    as uuid4), drawn 4 KiB at a time rather than 16 bytes a call."""
-
-    def __init__(self) -> None:
-        self._buf, self._at = b"", 0
-
-    def __call__(self) -> str:
-        if self._at >= len(self._buf):
-            self._buf, self._at = os.urandom(16 * 256), 0
-        at = self._at
-        self._at = at + 16
-        h = "%032x" % (int.from_bytes(self._buf[at:at + 16], "big") & _UUID4_MASK | _UUID4_BITS)
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def _json_or_null(value) -> str:
     if value is None:
         return "null"
@@ -128,7 +108,7 @@ class BufferedOutbox(Outbox):
         super().__init__(table, producer, stream_namespace)
         self._heads: dict[EventType, str] = {}
         self._producer = _dumps(producer)
-        self.event_id = _EventIds()
+        self.event_id = TimeOrderedIds().text  # time-ordered: the consumers' inboxes take them at their right end
 
     def _head(self, event_type: EventType) -> str:
         head = self._heads.get(event_type)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from services.registry.adapters.id_vault import IdVault
+from services.registry.adapters.ids import new_id
 from services.registry.domain import guardianship
 from services.registry.domain.model import CONTACT_FIELDS, Child, changed_fields
 from services.registry.domain.rules import RuleViolation, check_id_number, mask_id_number
@@ -96,10 +97,11 @@ class AlreadyRegistered(Exception):
 async def register_child(uow, data: dict[str, Any], *, actor: str, vault: IdVault, client_id: UUID | None = None,
                          region: str = "") -> Child:
     """建档. With ``client_id`` (made on the phone that queued the registration) the archive takes
-    that id, so sending it again after a lost answer raises AlreadyRegistered instead of a second archive."""
+    that id, so sending it again after a lost answer raises AlreadyRegistered instead of a second archive.
+    Otherwise a time-ordered id (adapters/ids.py: the indexes keyed by child take it at their right end)."""
     data = dict(data)
     id_number = data.pop("id_number", None)
-    child = Child(id=client_id or uuid4(), **data)
+    child = Child(id=client_id or new_id(), **data)
     child.enrolment_status = EnrolmentStatus.in_school if child.school_id else EnrolmentStatus.not_enrolled
     async with uow:
         if client_id is not None and (known := await uow.children.get(client_id, for_update=True)) is not None:
