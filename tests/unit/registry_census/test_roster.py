@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from datetime import date, datetime
 
 import pytest
@@ -83,6 +84,32 @@ def test_gb18030_is_not_mistaken_for_utf8():
     with pytest.raises(UnicodeDecodeError):
         content.decode("utf-8")
     assert rows_of(content)[0].data["name"] == "龘䶮"
+
+
+def test_a_file_in_no_known_encoding_is_refused_as_a_file():
+    for content in (csv_bytes([good(1)], encoding="gb18030") + b"\x81", csv_bytes([good(1)], encoding="utf-16") + b"\x00"):
+        with pytest.raises(RuleViolation) as exc:
+            open_roster(content)
+        assert (exc.value.code, exc.value.field) == ("file_encoding", "file")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_a_large_csv_is_read_in_pieces_keeping_only_its_bytes(encoding):
+    # Several of the encoding check's pieces (1 MiB), so characters of two or three bytes straddle their ends.
+    rows = [row(good(n), 父亲务工地点="广东东莞" * (n % 7 + 1)) for n in range(20_000)]
+    content = csv_bytes(rows, encoding=encoding)
+    assert len(content) > 3 * census._CHECK_PIECE
+    tracemalloc.start()
+    try:
+        roster = open_roster(content)
+        read = [(r.number, r.data["father"]["work_place"]) for r in roster.rows()]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read == [(n + 2, "广东东莞" * (n % 7 + 1)) for n in range(20_000)]
+    assert roster.count() == 20_000
+    # What was read (a list of short strs) and a few pieces of text; not the roster's text (4x its size before).
+    assert peak < len(content)
 
 
 def test_empty_rows_are_skipped_and_rows_keep_their_spreadsheet_numbers():
