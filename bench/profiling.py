@@ -37,7 +37,7 @@ async def profile_consumer(service: str, cfg: BenchConfig, settings: Settings, p
     app = create_app(importlib.import_module(f"services.{service}.app").SPEC, settings)
     statements: Counter[str] = Counter()
 
-    @event.listens_for(app.state.runtime.engine.sync_engine, "before_cursor_execute")
+    @event.listens_for(app.state.runtime.worker_engine.sync_engine, "before_cursor_execute")  # the consumer's
     def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
         statements[statement.split()[0].upper() + " " + _table(statement)] += 1
 
