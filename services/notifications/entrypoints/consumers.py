@@ -15,7 +15,7 @@ from shared.messaging import Ordering, Subscription
 def subscriptions(notifier: Notifier, agencies: Agencies) -> list[Subscription]:
     subs = [
         Subscription(REGISTRY_CONTACTS, {}, Ordering.LATEST,
-                     batch_handlers={CHILD_CONTACTS.name: handlers.contacts_changed}),
+                     batch_handlers={CHILD_CONTACTS.name: notifier.contacts_changed}),
         Subscription(NOTIFICATION_REQUESTS, {}, batch_handlers={MESSAGE_REQUESTED.name: notifier.requests_received},
                      description=f"Handles: {MESSAGE_REQUESTED.name} v1 (MessageRequested). Urgent requests go on "
                      f"{NOTIFICATION_URGENT_REQUESTS}; one sent here is still handled as urgent."),

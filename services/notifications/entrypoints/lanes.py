@@ -6,7 +6,8 @@ An urgent request read from a stream has its first attempt made in the consumer'
 over HTTP, as soon as it commits, and urgent retries and fallbacks. Neither queues behind normal messages,
 for the database or for a channel. Everything shares the process's event loop, its database and
 the machine's cores, so urgent work also goes first: from the moment a batch of requests holds an urgent
-one until its first attempt is made, the normal lane hands nothing new over (``UrgentFirst``).
+one until its first attempt is made, the normal lane hands nothing new over, and the consumers of contact
+cards and ordinary requests apply nothing new (``UrgentFirst``).
 Attempts are timers like all others (a restart loses none), of their own kind; each lane also looks every
 poll interval (retries that come due). The urgent lane begins its transaction as soon as urgent requests are
 seen (``WarmStart``), so that only its claim waits for their commit."""

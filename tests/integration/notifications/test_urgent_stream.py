@@ -2,14 +2,19 @@
 transaction that plans them: delivered once, handed over with the same delivery id if that transaction
 rolls back, and a refused webhook's fallback left to the urgent lane."""
 
+import asyncio
+import uuid
+
 from sqlalchemy import text
 
 from services.notifications.app import build_spec
+from services.notifications.entrypoints.lanes import UrgentFirst
 from services.notifications.service_layer.handlers import URGENT_ATTEMPT
 from shared.contracts.notifications_v1 import NOTIFICATION_URGENT_REQUESTS, Channel, URGENT_MESSAGE_REQUESTED, message_requested
 from shared.outbox import DATA_FIELD
 from tests.conftest import scalar
-from tests.integration.notifications.helpers import VILLAGE, delivery_rows, message
+from shared.contracts.registry_v1 import CHILD_CONTACTS, ContactCard, Person
+from tests.integration.notifications.helpers import VILLAGE, add_child, delivery_rows, message
 from tests.support import running_app, wait_until
 
 VIOLENCE = [{"role": "agency", "agency": "public_security"}]
@@ -117,6 +122,36 @@ async def test_an_attempt_that_raises_at_once_keeps_its_timer_for_the_urgent_lan
     assert await poller.fire_due() == 1
     [d] = (await delivery_rows(engines["notifications"], request.request_id)).values()
     assert d["status"] == "delivered" and len(webhook.accepted()) == 1
+
+
+async def test_contact_cards_and_ordinary_requests_wait_while_urgent_work_is_under_way(driven, sms, engines):
+    """They share the event loop with the urgent report: applied once it is done, not between its steps."""
+    notifier, uow, _ = driven
+    first = UrgentFirst(most_s=60)  # no time-out within the test
+    notifier.yield_to_urgent = first.wait
+    child = await add_child(uow)
+    new_child = uuid.uuid4()
+    card = CHILD_CONTACTS.envelope(ContactCard(child_id=new_child, child_name="王小红", guardian=Person(name="爷爷")),
+                                   producer="registry", aggregate_id=str(new_child), aggregate_version=1,
+                                   region_code=VILLAGE)
+    notice = message("absence_notice", [{"role": "guardian"}], child_id=child)
+
+    async def apply(handler, events) -> None:
+        async with uow() as u:
+            await handler(u, events)
+            await u.commit()
+
+    async def stored() -> tuple[int, int]:
+        return (await scalar(engines["notifications"], "SELECT count(*) FROM contacts WHERE child_id = :c", c=new_child),
+                len(await delivery_rows(engines["notifications"], notice.request_id)))
+
+    with first.at_once():
+        waiting = [asyncio.create_task(apply(notifier.contacts_changed, [card])),
+                   asyncio.create_task(apply(notifier.requests_received, [requested(notice)]))]
+        await asyncio.sleep(0.3)
+        assert not any(t.done() for t in waiting) and await stored() == (0, 0)
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
+    assert await stored() == (1, 1)
 
 
 async def test_asyncapi_documents_the_urgent_stream(config, clock, settings):
