@@ -513,6 +513,16 @@ FINDINGS = [
     "  At load 1-1.7, back to back: p99 77, 154, 48 ms (p50 27, 47, 19) beside HEAD's 107, 289, 48 (p50 29,",
     "  57, 28): the goal met in all three runs. The longest phase is the consumer's (11-22 ms from the XADD",
     "  to its transaction): urgent requests queue behind the batch of normal ones in flight on the stream.",
+    "- 2026-12-04 22:00-22:45: urgent requests on `notifications.requests.urgent` (the bench XADDs them where",
+    "  `message_requested()` puts them; `BENCH_NOTIF_URGENT_STREAM=0`: with the others), their first attempt made",
+    "  in the consumer's transaction (no commit, wake-up and claim by the urgent lane on the way), webhooks in an",
+    "  HTTP pool of their own, the idle timer poller gone, and contact cards and ordinary requests waiting while",
+    "  urgent work is under way. py-spy at load 1.7: the main thread's samples 24% the consumers (shared/messaging),",
+    "  21% SMS hand-overs (httpx), 18% FastStream's reads; the service's CPU 55% of a core (HEAD 56-71% in the same",
+    "  hour). At load 3-4 the goal is met before and after (HEAD p99 137 ms, median of three); at load 11-15 it is",
+    "  missed by both (the service gets 16-23% of a core): the medians of the phases then add up to 233-499 ms",
+    "  (HEAD 347-999 ms at load 13), still mostly the event loop's queue, shared with ordinary traffic. Last",
+    "  run (22:45, load 7.8 falling to 5.1): p99 566, 109, 64 ms (p50 110, 27, 14), 181 messages/s.",
 ]
 
 
