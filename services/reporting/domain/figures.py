@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from services.reporting.domain.places import child_places
 
@@ -62,21 +63,34 @@ def missing_fields(child: ChildState) -> list[str]:
 
 def labels(child: ChildState) -> set[str]:
     """The figures this child adds one to, in each of its places (none when closed or merged)."""
-    if child.closed:
-        return set()
-    out = {
-        "children", f"type:{child.left_behind_type}", f"guardian:{child.guardian_relationship or 'none'}",
-        f"gender:{child.gender}", *(f"risk:{r}" for r in child.risk_categories),
-    }
-    if not missing_fields(child):
-        out.add("complete")
-    if child.unguarded_since is not None:
-        out.add("unguarded")
-    if child.agreement_until is not None:
-        out.add("agreement")
-    if child.enrolment_status == "dropped_out":
-        out.add("out_of_school")
-    return out
+    return set(_labels(_label_key(child)))
+
+
+def _label_key(child: ChildState) -> tuple:
+    """What of a child its labels depend on: children of a census share a few dozen of these."""
+    return (child.closed, child.left_behind_type, child.guardian_relationship, child.gender, child.risk_categories,
+            child.school_id in _UNKNOWN, child.father_status in _UNKNOWN, child.mother_status in _UNKNOWN,
+            child.unguarded_since is not None, child.agreement_until is not None,
+            child.enrolment_status == "dropped_out")
+
+
+@lru_cache(maxsize=4096)
+def _labels(key: tuple) -> tuple[str, ...]:
+    (closed, left_behind_type, guardian, gender, risks, no_school, no_father, no_mother,
+     unguarded, agreement, out_of_school) = key
+    if closed:
+        return ()
+    out = ["children", f"type:{left_behind_type}", f"guardian:{guardian or 'none'}", f"gender:{gender}",
+           *(f"risk:{r}" for r in risks)]
+    if not (guardian in _UNKNOWN or no_school or no_father or no_mother):  # missing_fields: none
+        out.append("complete")
+    if unguarded:
+        out.append("unguarded")
+    if agreement:
+        out.append("agreement")
+    if out_of_school:
+        out.append("out_of_school")
+    return tuple(dict.fromkeys(out))  # a risk named twice counts once, as in a set
 
 
 def deltas(before: ChildState | None, after: ChildState | None) -> Counter[tuple[str, str]]:
@@ -87,22 +101,30 @@ def deltas(before: ChildState | None, after: ChildState | None) -> Counter[tuple
 def moves(changes: Iterable[tuple[ChildState | None, ChildState | None]]) -> Counter[tuple[str, str]]:
     """(place, label) -> change in count, from many children's states before to after (None: not counted).
     Added up per home (village and school) first: a batch's children share homes, and each home's labels
-    are spread over its places once."""
+    are spread over its places once. A child's labels are looked up by what they depend on (``_labels``)."""
     homes: dict[tuple[str, str | None], dict[str, int]] = {}  # plain dicts: a Counter's misses cost a call each
     for before, after in changes:
         for state, sign in ((after, 1), (before, -1)):
             if state is not None:
-                home = homes.setdefault((state.village_code, state.school_id), {})
-                for label in labels(state):
+                home = homes.get((state.village_code, state.school_id))
+                if home is None:
+                    home = homes[state.village_code, state.school_id] = {}
+                for label in _labels(_label_key(state)):
                     home[label] = home.get(label, 0) + sign
     change: dict[tuple[str, str], int] = {}
     for (village, school), counted in homes.items():
-        places = child_places(village, school)
+        places = _places(village, school)
         for label, n in counted.items():
             if n:
                 for place in places:
-                    change[place, label] = change.get((place, label), 0) + n
+                    key = place, label
+                    change[key] = change.get(key, 0) + n
     return Counter({k: v for k, v in change.items() if v})
+
+
+@lru_cache(maxsize=16384)
+def _places(village: str, school: str | None) -> tuple[str, ...]:
+    return tuple(child_places(village, school))
 
 
 def enrolment_after_transfer(status: str | None, to_school_id: str | None) -> str | None:

@@ -72,3 +72,47 @@ def test_quarters():
     assert previous_quarter(quarter("2026Q1")).label == "2025Q4"
     with pytest.raises(ValueError):
         quarter("2026Q5")
+
+
+def _labels_restated(child: ChildState) -> set[str]:
+    """The counting rules as written before labels were looked up by what they depend on."""
+    if child.closed:
+        return set()
+    out = {"children", f"type:{child.left_behind_type}", f"guardian:{child.guardian_relationship or 'none'}",
+           f"gender:{child.gender}", *(f"risk:{r}" for r in child.risk_categories)}
+    if all(getattr(child, f) not in (None, "", "unknown") for f in
+           ("guardian_relationship", "school_id", "father_status", "mother_status")):
+        out.add("complete")
+    if child.unguarded_since is not None:
+        out.add("unguarded")
+    if child.agreement_until is not None:
+        out.add("agreement")
+    if child.enrolment_status == "dropped_out":
+        out.add("out_of_school")
+    return out
+
+
+def test_labels_looked_up_by_what_they_depend_on_are_the_rules_for_every_kind_of_child():
+    import itertools
+
+    kinds = itertools.product(
+        (False, True), (None, "", "unknown", "grandparent"), (None, "s1", "unknown"), (None, "migrant_worker", "unknown"),
+        ("", "deceased"), ((), ("orphan",), ("orphan", "disabled")), (None, date(2026, 1, 2)),
+        (None, date(2026, 9, 1)), (None, "in_school", "dropped_out"),
+    )
+    seen = 0
+    for closed, guardian, school, father, mother, risks, unguarded, agreement, enrolment in kinds:
+        child = CHILD.changed(closed=closed, guardian_relationship=guardian, school_id=school, father_status=father,
+                              mother_status=mother, risk_categories=risks, unguarded_since=unguarded,
+                              agreement_until=agreement, enrolment_status=enrolment)
+        assert labels(child) == _labels_restated(child), child
+        seen += 1
+    assert seen == 2 * 4 * 3 * 3 * 2 * 3 * 2 * 2 * 3
+    # moves spreads them over each place of a child's home, as deltas one child at a time do
+    many = [CHILD.changed(village_code=f"4105{c}100{v:03d}", school_id=s, risk_categories=r)
+            for c in (22, 23) for v in (1, 2) for s in (None, "s1") for r in ((), ("orphan",))]
+    total = Counter()
+    for child in many:
+        total.update({(p, label): 1 for p in child_places(child.village_code, child.school_id)
+                      for label in _labels_restated(child)})
+    assert moves([(None, c) for c in many]) == total
