@@ -11,7 +11,7 @@ from services.visits.entrypoints.referrals_api import router as referrals_router
 from services.visits.service_layer import referrals, schedule
 from services.visits.service_layer.unit_of_work import VisitsUnitOfWork
 from shared.contracts import referrals_v1, visits_v1
-from shared.contracts.notifications_v1 import MESSAGE_REQUESTED
+from shared.contracts.notifications_v1 import MESSAGE_REQUESTED, URGENT_MESSAGE_REQUESTED
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -24,7 +24,7 @@ SPEC = ServiceSpec(
     metadata=metadata,
     uow_class=VisitsUnitOfWork,
     outbox=outbox,
-    publishes=(*visits_v1.ALL, *referrals_v1.ALL, MESSAGE_REQUESTED),
+    publishes=(*visits_v1.ALL, *referrals_v1.ALL, MESSAGE_REQUESTED, URGENT_MESSAGE_REQUESTED),
     subscriptions=subscriptions,
     routers=(router, referrals_router),
     consumer_tables=(inbox, positions),

@@ -36,13 +36,13 @@ from shared.clock import today_local
 from shared.logs import log_fields
 from shared.contracts.envelope import EventType
 from shared.contracts.notifications_v1 import (
-    MESSAGE_REQUESTED,
     AgencyKind,
     DeliveryFailed,
     MessageKind,
     MessageRequested,
     RecipientRole,
     RecipientSelector,
+    message_requested,
 )
 from shared.contracts.referrals_v1 import (
     ATTEMPT_RECORDED,
@@ -119,7 +119,7 @@ async def _ask(uow, r: Referral, policy: ReferralPolicy, *, purpose: str, recipi
         request_id=request_id, kind=kind, urgency=policy.urgency, child_id=r.child_id, region_code=r.village_code,
         recipients=recipients, data={"case_id": str(r.id), **data},
     )
-    await uow.emit(MESSAGE_REQUESTED, message, aggregate_id=str(request_id), aggregate_version=1, region_code=r.village_code, actor=actor)
+    await uow.emit(message_requested(message), message, aggregate_id=str(request_id), aggregate_version=1, region_code=r.village_code, actor=actor)
     await uow.referrals.add_request(request_id, r.id, agency, purpose, stage or r.stage)
 
 

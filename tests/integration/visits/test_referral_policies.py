@@ -6,10 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy import text
+
 from services.visits.adapters.orm import timers
 from services.visits.service_layer import referrals
 from shared.auth import Role, issue_token
 from shared.clock import today_local
+from shared.contracts.notifications_v1 import NOTIFICATION_REQUESTS
 from shared.contracts.registry_v1 import (
     ABSENCE_REPORTED,
     ARCHIVE_CLOSED,
@@ -115,6 +118,13 @@ async def test_concerns_seen_on_a_visit_are_referred_by_kind_violence_at_once(st
               if e["data"]["data"].get("case_id") == violence["id"]]
     assert {(m["kind"], m["urgency"], m["recipients"][0]["agency"]) for m in urgent} == {
         ("violence_report", "urgent", "public_security"), ("violence_report", "urgent", "township_government")}
+    # On the urgent requests' own stream, never queued behind ordinary ones; the others on the usual one.
+    async with visits.engine.connect() as conn:
+        streams = dict((await conn.execute(text(
+            "SELECT payload::json->'data'->>'urgency', array_agg(DISTINCT stream) FROM outbox "
+            "WHERE event_type = 'notifications.message.requested' GROUP BY 1"))).all())
+    assert [s.rpartition(".requests")[2] for s in streams.pop("urgent")] == [".urgent"], streams
+    assert streams and all(s[0].endswith(NOTIFICATION_REQUESTS) for s in streams.values()), streams
 
 
 async def test_an_agency_reads_a_case_only_while_it_is_open_and_closing_it_ends_every_deadline(start_visits, settings):
