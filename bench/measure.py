@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.infra import as_service_roles
 from shared.settings import Settings
 from tests.support import ServiceProcess
 
@@ -70,8 +71,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def service_process(service: str, settings: Settings, port: int) -> ServiceProcess:
-    """``python -m services.<service>`` with the bench's settings; its log goes to a temp dir."""
-    proc = ServiceProcess(service, settings, port)
+    """``python -m services.<service>`` with the bench's settings, connecting as its own role (not the bench's
+    superuser: see ``service_role``); its log goes to a temp dir."""
+    proc = ServiceProcess(service, as_service_roles(settings), port)
     LOG_DIR.mkdir(exist_ok=True)
     proc.log_path = LOG_DIR / f"{service}-{port}-{time.time_ns()}.log"
     return proc

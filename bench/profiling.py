@@ -19,7 +19,7 @@ from sqlalchemy import event
 from bench.config import BenchConfig
 from bench.consume import TABLES, _group, prefill
 from bench.data import Population
-from bench.infra import truncate
+from bench.infra import as_service_roles, truncate
 from bench.measure import LOG_DIR, poll
 from shared.contracts.registry_v1 import REGISTRY_EVENTS
 from shared.service import create_app
@@ -34,7 +34,7 @@ async def profile_consumer(service: str, cfg: BenchConfig, settings: Settings, p
     position = {entry_id: i + 1 for i, entry_id in enumerate(ids)}
     await truncate(settings.database_url(service), *TABLES[service])
     await redis.xgroup_create(stream, service, id="$")
-    app = create_app(importlib.import_module(f"services.{service}.app").SPEC, settings)
+    app = create_app(importlib.import_module(f"services.{service}.app").SPEC, as_service_roles(settings))
     statements: Counter[str] = Counter()
 
     @event.listens_for(app.state.runtime.worker_engine.sync_engine, "before_cursor_execute")  # the consumer's
