@@ -13,17 +13,16 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
 from bench.config import BenchConfig
 from shared.db import alembic_config
+from shared.security.roles import as_service_role, create_owned_database
 from shared.settings import Settings
 
 # Shouhu's services under test, and the raw pipelines' twins. The raw side
 # writes to databases migrated with the same schema, so both pay for the same
 # tables and indexes; only the code path between Redis and PostgreSQL differs.
 SERVICES = ("registry", "reporting", "visits")
-ALL_SERVICES = ("registry", "visits", "notifications", "reporting")
 
 
 def db_name(service: str, *, raw: bool = False) -> str:
@@ -36,45 +35,26 @@ def plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def service_role(service: str) -> str:
-    """The login a service's bench database belongs to: not a superuser and without BYPASSRLS, as
-    deploy/postgres/init/ makes them, so row-level security binds the service as in a deployment (a
-    superuser skips every policy). The bench itself reads and empties the stores as the superuser."""
-    return f"shouhu_bench_{service}"
-
-
-def as_service(url: str, service: str) -> str:
-    return make_url(url).set(username=service_role(service), password=None).render_as_string(hide_password=False)
-
-
-def as_service_roles(settings: Settings) -> Settings:
-    """The settings a service process runs with: each database as its service's role."""
-    return settings.model_copy(update={
-        f"{s}_database_url": as_service(settings.database_url(s), s) for s in ALL_SERVICES
-    })
-
-
 async def recreate_databases(cfg: BenchConfig, services: tuple[str, ...] = SERVICES) -> dict[str, str]:
     """Drop and create the services' bench databases, then migrate them; returns name -> SQLAlchemy URL
     (the superuser's). Shouhu's databases belong to their service's role and are migrated as it, as in a
-    deployment; the raw pipelines' are the superuser's (a plain pipeline has no policies to pay for)."""
+    deployment, so the figures include what row-level security costs; the raw pipelines' are the
+    superuser's (a plain pipeline has no policies to pay for)."""
     names = {db_name(s, raw=raw): (s, raw) for s in services for raw in (False, True)}
     conn = await asyncpg.connect(plain(cfg.pg_url))
     try:
-        for service in services:
-            role = service_role(service)
-            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-                await conn.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE')
         for name, (service, raw) in names.items():
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            owner = "" if raw else f' OWNER "{service_role(service)}"'
-            await conn.execute(f'CREATE DATABASE "{name}"{owner}')
+            if raw:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            else:
+                await create_owned_database(conn, name, service)
     finally:
         await conn.close()
     urls = {name: cfg.database_url(name) for name in names}
     # Alembic's env.py runs its own event loop: keep it off ours.
     await asyncio.to_thread(_migrate, {
-        urls[n] if raw else as_service(urls[n], s): s for n, (s, raw) in names.items()
+        urls[n] if raw else as_service_role(urls[n], s): s for n, (s, raw) in names.items()
     })
     return urls
 

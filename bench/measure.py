@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.infra import as_service_roles
+from shared.security.roles import as_service_roles
 from shared.settings import Settings
 from tests.support import ServiceProcess
 

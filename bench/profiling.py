@@ -19,9 +19,10 @@ from sqlalchemy import event
 from bench.config import BenchConfig
 from bench.consume import TABLES, _group, prefill
 from bench.data import Population
-from bench.infra import as_service_roles, truncate
+from bench.infra import truncate
 from bench.measure import LOG_DIR, poll
 from shared.contracts.registry_v1 import REGISTRY_EVENTS
+from shared.security.roles import as_service_roles
 from shared.service import create_app
 from shared.settings import Settings
 

@@ -17,6 +17,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from shared.db import alembic_config
+from shared.security.roles import as_service_role, create_owned_database
 from shared.settings import SERVICES
 from tests.infra import free_port
 
@@ -69,17 +70,21 @@ class PrivatePostgres:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
     def database_url(self, service: str) -> str:
+        """The service's database as the superuser (the checker reads everything)."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/chaos_{service}"
 
     async def create_service_databases(self) -> dict[str, str]:
+        """Each service's database, owned by its own role and migrated as it, as deployed (the services
+        connect as their roles too: shared/security/roles.py); returns the superuser's URLs."""
         conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
         try:
             for service in SERVICES:
-                await conn.execute(f'CREATE DATABASE "chaos_{service}"')
+                await create_owned_database(conn, f"chaos_{service}", service)
         finally:
             await conn.close()
         urls = {s: self.database_url(s) for s in SERVICES}
-        await asyncio.to_thread(_migrate, urls)  # Alembic's env.py runs its own event loop
+        # Alembic's env.py runs its own event loop
+        await asyncio.to_thread(_migrate, {s: as_service_role(u, s) for s, u in urls.items()})
         return urls
 
 

@@ -23,6 +23,7 @@ from chaos.checker import Ledger, Snapshot
 from chaos.cluster import PrivatePostgres, PrivateRedis
 from chaos.load import AGENCY_PREFIXES, COUNTY, Load
 from shared.auth import Role
+from shared.security.roles import as_service_roles
 from shared.settings import SERVICES, Settings
 from tests.infra import free_port
 from tests.support import ServiceProcess, token
@@ -83,7 +84,7 @@ class System:
         await asyncio.gather(*(self.start_service(s) for s in SERVICES))
 
     async def start_service(self, service: str) -> None:
-        proc = self.procs[service] = ServiceProcess(service, self.settings, self.ports[service], **self.env).start()
+        proc = self.procs[service] = ServiceProcess(service, as_service_roles(self.settings), self.ports[service], **self.env).start()
         await proc.ready(timeout=90)
 
     async def kill_and_restart(self, service: str, recovery: list[float]) -> None:
