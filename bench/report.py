@@ -78,6 +78,8 @@ def markdown(cfg: BenchConfig, machine: dict[str, str], figures: list[Figure], s
         f"| load average at start (1/5/15 min) | {machine['load']} |",
         "",
         "PostgreSQL, Redis, the services under test and the load generator all share these cores.",
+        "The services connect as their own roles (`shouhu_<service>`, not superusers, owners of their databases),",
+        "as deployed, so row-level security's policies are paid for; the raw pipelines connect as the superuser.",
         "",
         "## Results",
         "",

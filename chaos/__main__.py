@@ -30,6 +30,7 @@ def section(cfg: ChaosConfig, out: Outcome, checks, started: datetime, seconds: 
         f"CHAOS_SECONDS={cfg.seconds:g}, CHAOS_RATE={cfg.rate:g}, CHAOS_SEED={cfg.seed}, CHAOS_KILL_EVERY={cfg.kill_every:g}.",
         f"Machine: {m['cpu']}, {m['cores']}, {m['memory']}, {m['os']}, Python {m['python']}, PostgreSQL {m['postgresql']},",
         f"Redis {m['redis']}; load average at start {m['load']}. Servers, services and load generator share these cores.",
+        "The services connect as their own roles (not superusers), so row-level security binds them as deployed.",
         "",
         f"**lost {lost} / duplicated {duplicated} / unexpected {unexpected}**",
         "",
