@@ -26,7 +26,7 @@ from shared.db import make_sessionmaker
 from shared.messaging import ReliableConsumer, Subscription
 from shared.outbox import DATA_FIELD
 from shared.uow import SqlUnitOfWork
-from tests.integration.reporting.scenario import fresh_reporting
+from tests.integration.reporting.scenario import batched_and_single, fresh_reporting, rows_of
 
 
 class _Note(BaseModel):
@@ -192,12 +192,6 @@ _FIGURES = {  # reporting's tables that records change, each in a stable order
 }
 
 
-async def _figures(engine, tables: dict[str, str] = _FIGURES) -> dict[str, list[tuple]]:
-    async with engine.connect() as conn:
-        return {t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
-                for t, order in tables.items()}
-
-
 def _record(i: int, child, helper, kind: str, day: date, *, event_id: uuid.UUID | None = None, record_id=None):
     data = RecordCreated(record_id=record_id or uuid.uuid4(), child_id=child, helper_id=helper,
                          helper_role=HelperRole.caring_mother, kind=ContactKind(kind), visited_on=day)
@@ -223,20 +217,7 @@ async def test_a_run_of_visit_records_gives_the_figures_of_applying_them_one_at_
         early,  # redelivered from an earlier batch
     ]
     sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
-    results = []
-    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
-        for engine, batches in ((at_once, [[early], run]), (one_by_one, [[early], *([e] for e in run)])):
-            sessions = make_sessionmaker(engine)
-            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
-                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
-            for batch in batches:
-                outcome = await consumer.process(sub, batch)
-                assert len(outcome.done) == len(batch) and not outcome.waiting and not outcome.failed
-            results.append(await _figures(engine))
-            await consumer.process(sub, [early, *run])  # all of it again: nothing changes
-            assert await _figures(engine) == results[-1]
-
-    batched, single = results
+    batched, single, _ = await batched_and_single(settings, redis, infra, sub, [[early], run], _FIGURES, waiting=[])
     assert batched == single
     assert len(batched["visit_records"]) == 5
     contacts = {child: (last, n) for child, last, n, _ in batched["child_visits"]}
@@ -276,7 +257,7 @@ async def test_a_corrected_record_counts_as_if_it_had_been_written_so(settings, 
                                         uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
             for entry in entries:
                 assert len((await consumer.process(sub, [entry])).done) == 1
-            figures = await _figures(engine)
+            figures = await rows_of(engine, _FIGURES)
             figures["monthly_figures"] = [r for r in figures["monthly_figures"] if r[-1]]
             results.append(figures)
 
@@ -363,30 +344,6 @@ def _registered(child, village: str, guardian: str | None):
     )
 
 
-async def _batched_and_single(settings, redis, infra, sub: Subscription, batches: list[list], tables: dict[str, str],
-                              *, waiting: list[bytes], look=None) -> tuple[dict, dict, object]:
-    """The same entries given to reporting in two fresh databases, as ``batches`` and one entry per transaction:
-    the rows of ``tables`` in each (all of it delivered again afterwards must change nothing), the entries that
-    waited for a predecessor (``waiting``, on both sides) and what ``look`` finds in the batched database."""
-    entries = [e for batch in batches for e in batch]
-    results, looked = [], None
-    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
-        for engine, given in ((at_once, batches), (one_by_one, [[e] for e in entries])):
-            sessions = make_sessionmaker(engine)
-            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
-                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
-            waited = []
-            for batch in given:
-                outcome = await consumer.process(sub, batch)
-                assert not outcome.failed
-                waited += outcome.waiting
-            assert waited == waiting
-            results.append(await _figures(engine, tables))
-            await consumer.process(sub, entries)  # all of it again: nothing changes
-            assert await _figures(engine, tables) == results[-1]
-        if look is not None:
-            looked = await look(at_once)
-    return results[0], results[1], looked
 
 
 async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one_event_at_a_time(settings, redis, infra):
@@ -427,7 +384,7 @@ async def test_a_census_batch_of_registry_events_gives_reportings_figures_of_one
             return {r[0]: (r[1], r[2] is not None) for r in await conn.execute(
                 text("SELECT child_id, guardian_relationship, unguarded_since FROM child_facts"))}
 
-    batched, single, facts = await _batched_and_single(settings, redis, infra, sub, [first, second], _CENSUS_FIGURES,
+    batched, single, facts = await batched_and_single(settings, redis, infra, sub, [first, second], _CENSUS_FIGURES,
                                                        waiting=[entries["d2"][0]], look=look)
     # A run per type and batch, and runs after them for b's removal and second flag; none retried one by one.
     assert runs[:8] == [("registered", 3), ("assigned", 2), ("unguarded", 1), ("removed", 1),
@@ -461,7 +418,7 @@ async def test_a_census_batch_writes_reportings_figures_once_and_reads_no_child_
                                     uow_factory=lambda: SqlUnitOfWork(sessions), inbox=inbox, positions=positions)
         assert len((await consumer.process(sub, entries)).done) == len(entries)
         sqlalchemy_event.remove(engine.sync_engine, "before_cursor_execute", listener)
-        figures = await _figures(engine, {"place_figures": "place, figure", "monthly_figures": "place, month, figure"})
+        figures = await rows_of(engine, {"place_figures": "place, figure", "monthly_figures": "place, month, figure"})
 
     on = {t: [s for s in statements if t in s] for t in ("place_figures", "monthly_figures", "child_facts")}
     assert len(on["place_figures"]) == 1 and on["place_figures"] == on["monthly_figures"], statements
@@ -590,7 +547,7 @@ async def test_a_run_of_cases_opened_and_reported_gives_reportings_figures_of_on
     second = [entries[3], entries[4], entries[0]]  # then its report again, and a redelivery
     sub = next(s for s in reporting_subscriptions() if s.stream == VISITS_EVENTS)
     tables = {"monthly_figures": "place, month, figure", "place_figures": "place, figure"}
-    batched, single, _ = await _batched_and_single(settings, redis, infra, sub, [first, second], tables,
+    batched, single, _ = await batched_and_single(settings, redis, infra, sub, [first, second], tables,
                                                    waiting=[entries[4][0]])
     assert batched == single
     open_now = {(p, f): v for p, f, v in batched["place_figures"] if v}

@@ -11,12 +11,16 @@ from datetime import date, timedelta
 
 import asyncpg
 from alembic import command
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.reporting.adapters.orm import inbox, positions
 from services.reporting.domain.figures import Period, quarter
 from shared.auth import Role
 from shared.clock import today_local
-from shared.db import alembic_config, make_engine
+from shared.db import alembic_config, make_engine, make_sessionmaker
+from shared.messaging import ReliableConsumer, Subscription
+from shared.uow import SqlUnitOfWork
 from tests.conftest import scalar
 from tests.support import child_payload, token, wait_until
 
@@ -36,6 +40,39 @@ async def fresh_reporting(infra, prefix: str = "shouhu_reporting") -> AsyncItera
         await engine.dispose()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def rows_of(engine: AsyncEngine, tables: dict[str, str]) -> dict[str, list[tuple]]:
+    """Every row of each table, in the order given for it."""
+    async with engine.connect() as conn:
+        return {t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
+                for t, order in tables.items()}
+
+
+async def batched_and_single(settings, redis, infra, sub: Subscription, batches: list[list], tables: dict[str, str],
+                             *, waiting: list[bytes], look=None) -> tuple[dict, dict, object]:
+    """The same entries given to reporting in two fresh databases, as ``batches`` and one entry per transaction:
+    the rows of ``tables`` in each (all of it delivered again afterwards must change nothing), the entries that
+    waited for a predecessor (``waiting``, on both sides) and what ``look`` finds in the batched database."""
+    entries = [e for batch in batches for e in batch]
+    results, looked = [], None
+    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
+        for engine, given in ((at_once, batches), (one_by_one, [[e] for e in entries])):
+            sessions = make_sessionmaker(engine)
+            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
+                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
+            waited = []
+            for batch in given:
+                outcome = await consumer.process(sub, batch)
+                assert not outcome.failed
+                waited += outcome.waiting
+            assert waited == waiting
+            results.append(await rows_of(engine, tables))
+            await consumer.process(sub, entries)  # all of it again: nothing changes
+            assert await rows_of(engine, tables) == results[-1]
+        if look is not None:
+            looked = await look(at_once)
+    return results[0], results[1], looked
 
 
 def this_quarter(today: date) -> Period:

@@ -10,7 +10,6 @@ from datetime import date
 
 from sqlalchemy import text
 
-from services.reporting.adapters.orm import inbox, positions
 from services.reporting.domain.figures import ChildState, labels
 from services.reporting.domain.places import child_places
 from services.reporting.entrypoints.consumers import subscriptions
@@ -18,11 +17,8 @@ from shared.contracts.registry_v1 import (
     CHILD_REGISTERED, CHILD_TRANSFERRED, CHILD_UNGUARDED, GUARDIAN_ASSIGNED, REGISTRY_EVENTS, ChildRegistered,
     ChildTransferred, ChildUnguarded, GuardianAssigned, RiskCategory,
 )
-from shared.db import make_sessionmaker
-from shared.messaging import ReliableConsumer
 from shared.outbox import DATA_FIELD
-from shared.uow import SqlUnitOfWork
-from tests.integration.reporting.scenario import fresh_reporting
+from tests.integration.reporting.scenario import batched_and_single
 
 COUNTIES = ("410522", "410523", "410526")
 RISKS = [r.value for r in RiskCategory]
@@ -79,31 +75,19 @@ def _census(rng: random.Random, children: int) -> tuple[list, dict[uuid.UUID, Ch
     return entries, final
 
 
-async def _rows(engine) -> dict[str, list[tuple]]:
-    async with engine.connect() as conn:
-        return {t: [tuple(r) for r in await conn.execute(text(f"SELECT * FROM {t} ORDER BY {order}"))]
-                for t, order in (("place_figures", "place, figure"), ("monthly_figures", "place, month, figure"))}
+_FIGURES = {"place_figures": "place, figure", "monthly_figures": "place, month, figure"}
 
 
 async def test_a_batch_of_many_villages_of_several_counties_gives_the_figures_of_one_event_at_a_time(settings, redis, infra):
     entries, final = _census(random.Random(20261204), 120)
     sub = next(s for s in subscriptions() if s.stream == REGISTRY_EVENTS)
-    results = []
-    async with fresh_reporting(infra, "shouhu_batch") as (_, at_once), fresh_reporting(infra, "shouhu_batch") as (_, one_by_one):
-        for engine, batches in ((at_once, [entries[:97], entries[97:]]), (one_by_one, [[e] for e in entries])):
-            sessions = make_sessionmaker(engine)
-            consumer = ReliableConsumer(service="reporting", settings=settings, redis=redis,
-                                        uow_factory=lambda s=sessions: SqlUnitOfWork(s), inbox=inbox, positions=positions)
-            for batch in batches:
-                outcome = await consumer.process(sub, batch)
-                assert len(outcome.done) == len(batch) and not outcome.waiting and not outcome.failed
-            results.append(await _rows(engine))
-            await consumer.process(sub, entries)  # all of it again: nothing changes
-            assert await _rows(engine) == results[-1]
-        async with at_once.connect() as conn:
-            fillfactor = await conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'place_figures'"))
 
-    batched, single = results
+    async def fillfactor_of(engine):
+        async with engine.connect() as conn:
+            return await conn.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'place_figures'"))
+
+    batched, single, fillfactor = await batched_and_single(
+        settings, redis, infra, sub, [entries[:97], entries[97:]], _FIGURES, waiting=[], look=fillfactor_of)
     assert batched == single
     # And they are what the children's facts say: each label counted in each of a child's places (the
     # transferred child's old places keep a row at 0, as applied one by one).
