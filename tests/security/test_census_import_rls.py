@@ -19,7 +19,7 @@ async def test_a_census_import_registers_its_rows_on_the_services_own_role(setti
     on_role = settings.model_copy(update={"registry_database_url": as_service_role.urls["registry"]})
     big = [good(n, f"{township}{n % 3:03d}", id_number=None) for n in range(600)]  # a job for the worker
     big[550] = row(big[550], 性别="?")
-    small = [good(n, f"{township}201") for n in range(3)]  # registered in the request, under the township's scope
+    small = [good(n, f"{township}201", id_number=None) for n in range(3)]  # registered in the request, under the township's scope
     async with running_app(REGISTRY, on_role) as (_, client):
         r = await client.post("/api/v1/imports/census", files={"file": ("大.csv", csv_bytes(big))}, headers=token(on_role))
         assert r.status_code == 202, r.text

@@ -38,6 +38,9 @@ def census(
             raise typer.Exit(1)
         job = _follow(client, r.json(), console)
         _summarise(job, console)
+        if job["status"] == "failed":  # the rows registered before it stay; the reason is the server's
+            console.print(f"[red]导入中止 import failed:[/red] {job['error']}")
+            raise typer.Exit(1)
         if job["report_total"]:
             target = report or file.with_name(f"{file.stem}-导入结果.xlsx")
             target.write_bytes(client.get(job["report_url"]).raise_for_status().content)
@@ -49,7 +52,7 @@ def _follow(client: httpx.Client, job: dict, console: Console) -> dict:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"导入 {job['filename']}", total=job["rows_total"], completed=job["rows_done"])
-        while job["status"] != "done":
+        while job["status"] not in ("done", "failed"):
             time.sleep(POLL_SECONDS)  # a client polling a server's job, not a scheduled deadline
             job = client.get(f"/api/v1/imports/{job['id']}", params={"limit": SHOWN_PROBLEMS}).raise_for_status().json()
             progress.update(task, completed=job["rows_done"])

@@ -47,7 +47,7 @@ class RowReport(BaseModel):
 class ImportOut(BaseModel):
     id: UUID
     filename: str
-    status: Literal["queued", "running", "done"]
+    status: Literal["queued", "running", "done", "failed"]  # failed: ``error`` says why; its registered rows stay
     rows_total: int
     rows_done: int
     registered: int

@@ -27,7 +27,7 @@ import asyncpg
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 
 from services.registry.adapters.id_vault import IdVault
 from services.registry.adapters.census_batch import BatchUnitOfWork, BufferedOutbox, RowWrites
@@ -47,6 +47,26 @@ CHECK_SLICE = 20  # rows checked between two turns of the event loop (about a mi
 # A row the database refuses (e.g. a NUL character in a text), through SQLAlchemy or asyncpg itself (COPY, arrays).
 _REFUSED = (IntegrityError, DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 LEASE = timedelta(seconds=60)
+# Where a job is over: "failed" when a chunk failed for a reason that trying again would not remove.
+FINISHED = ("done", "failed")
+# SQLSTATE classes of an outage, which the job waits out: connection exception, transaction rollback
+# (serialization failure, deadlock), insufficient resources, operator intervention (shutdown, cancel), system error.
+_TRANSIENT_SQLSTATES = ("08", "40", "53", "57", "58")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a chunk's failure is an outage (PostgreSQL or the network away, a connection lost, a
+    deadlock): the job then goes on from its last chunk later. Any other failure (a statement PostgreSQL
+    refuses whatever the moment, e.g. COPY into a table under row-level security, or a bug) would fail
+    the same way on every try: the job fails with its reason instead of retrying for ever."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig or exc
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate[:2] in _TRANSIENT_SQLSTATES
+    return isinstance(exc, (OSError, TimeoutError, asyncpg.ConnectionDoesNotExistError, DisconnectionError))
 
 
 def _required_by_api(path: str) -> bool:
@@ -264,12 +284,18 @@ class CensusImporter:
     async def run(self, stop: asyncio.Event) -> None:
         """Process queued jobs, and jobs whose worker's lease lapsed, until ``stop``."""
         while not stop.is_set():
+            job = None
             try:
                 job = await self.claim()
                 if job is not None:
                     await self.process(job, stop)
                     continue
-            except Exception as exc:  # PostgreSQL away, or a chunk that failed: the job row keeps its place
+            except Exception as exc:
+                if job is not None and not transient(exc):
+                    log.error("census import failed", extra=log_fields(error=type(exc).__name__))
+                    await self._fail(job, exc)
+                    continue
+                # PostgreSQL away: the job row keeps its place
                 log.warning("census import failed; will retry", extra=log_fields(error=type(exc).__name__))
                 await self._note_error(exc)
             await sleep_unless_stopped(stop, self.poll)
@@ -278,7 +304,7 @@ class CensusImporter:
         t = census_imports
         free = (
             select(t.c.id)
-            .where(t.c.status != "done", (t.c.lease_until.is_(None)) | (t.c.lease_until < func.now()))
+            .where(t.c.status.notin_(FINISHED), (t.c.lease_until.is_(None)) | (t.c.lease_until < func.now()))
             .order_by(t.c.created_at)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -459,13 +485,28 @@ class CensusImporter:
                 update(t).where(t.c.id == job.id, t.c.worker == self.name).values(worker=None, lease_until=None)
             )
 
+    async def _fail(self, job: _Job, exc: Exception) -> None:
+        """The job is over, failed: its reason on the row (``error``), its committed chunks stay registered
+        (a corrected roster uploaded again recognises them)."""
+        job.drop()
+        t = census_imports
+        try:
+            async with self.rt.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(t).where(t.c.id == job.id, t.c.worker == self.name, t.c.status.notin_(FINISHED))
+                    .values(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=func.now(),
+                            worker=None, lease_until=None, updated_at=func.now())
+                )
+        except Exception:
+            pass  # the database itself is away: the lease lapses and the job is tried again
+
     async def _note_error(self, exc: Exception) -> None:
         """Operators see why a job does not move on its row (the row stays claimable after its lease)."""
         t = census_imports
         try:
             async with self.rt.sessionmaker() as session, session.begin():
                 await session.execute(
-                    update(t).where(t.c.worker == self.name, t.c.status != "done")
+                    update(t).where(t.c.worker == self.name, t.c.status.notin_(FINISHED))
                     .values(error=f"{type(exc).__name__}: {exc}"[:2000], updated_at=func.now())
                 )
         except Exception:

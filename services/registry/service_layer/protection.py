@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from services.registry.adapters.id_vault import IdVault
 from services.registry.adapters.orm import census_imports
 from services.registry.domain.model import Child
-from services.registry.service_layer.census import PURGED, stored_roster
+from services.registry.service_layer.census import FINISHED, PURGED, stored_roster
 from services.registry.service_layer.handlers import ChildNotFound, contact_card, emit, open_child
 from shared.clock import end_of_day
 from shared.contracts.registry_v1 import (
@@ -99,7 +99,7 @@ async def purge_rosters(uow_factory, *, retention_days: int, today: date) -> int
         async with uow_factory() as uow:
             purged = await uow.session.scalar(
                 select(t.c.id).where(
-                    t.c.status == "done", t.c.finished_at < end_of_day(today - timedelta(days=retention_days)),
+                    t.c.status.in_(FINISHED), t.c.finished_at < end_of_day(today - timedelta(days=retention_days)),
                     ~func.coalesce(t.c.content_key, "").startswith(PURGED),
                 ).order_by(t.c.finished_at).limit(1).with_for_update(skip_locked=True)
             )

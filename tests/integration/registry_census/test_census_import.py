@@ -235,3 +235,61 @@ async def test_progress_reads_only_the_rows_to_report_and_new_archives_have_time
     assert "ix_census_import_rows_problems" in plan, plan
     # Version 7, growing in the roster's order: the indexes keyed by child take them at their right end.
     assert all(i.version == 7 for i in ids) and ids == sorted(ids)
+
+
+async def test_a_chunk_failing_for_good_fails_the_job_with_its_reason_and_an_outage_is_waited_out(settings, engines, monkeypatch):
+    import asyncpg
+
+    from services.registry.service_layer import census as census_layer
+
+    village = "410523100314"
+    rows = [good(n, village, id_number=None) for n in range(1200)]
+    failure: list[BaseException] = []
+    real_insert = CensusImporter._insert
+
+    async def insert(self, session, job, pending):
+        if failure and pending and pending[0].checked.row > 501:  # the second chunk on (rows 2..501 are the first)
+            raise failure[0]
+        return await real_insert(self, session, job, pending)
+
+    monkeypatch.setattr(CensusImporter, "_insert", insert)
+    async with running_app(dataclasses.replace(REGISTRY, background=()), settings) as (app, client):
+        runtime = app.state.runtime
+        job_id = (await upload(client, settings, csv_bytes(rows), "名单.csv")).json()["id"]
+        stop = asyncio.Event()
+
+        async def job() -> dict:
+            return (await client.get(f"/api/v1/imports/{job_id}", headers=token(settings))).json()
+
+        # An outage: noted on the job, which keeps its place and goes on once it is over.
+        failure.append(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"))
+        worker = CensusImporter(runtime, poll_ms=20, lease=census_layer.timedelta(milliseconds=200))
+        running = asyncio.create_task(worker.run(stop))
+
+        async def noted() -> bool:
+            return (await job())["error"] is not None
+
+        await wait_until(noted, timeout=30, what="the outage to be noted")
+        assert ((j := await job())["status"], j["rows_done"]) == ("running", 500)
+        failure.clear()
+
+        async def done() -> bool:
+            return (await job())["status"] == "done"
+
+        await wait_until(done, timeout=60, what="the job to go on after the outage")
+        # A statement PostgreSQL refuses whatever the moment: the job fails with the reason, once.
+        job_id = (await upload(client, settings, csv_bytes([good(n, "410523100315", id_number=None) for n in range(1200)]),
+                               "名单2.csv")).json()["id"]
+        failure.append(asyncpg.FeatureNotSupportedError("COPY FROM not supported with row-level security"))
+
+        async def failed() -> bool:
+            return (await job())["status"] == "failed"
+
+        await wait_until(failed, timeout=30, what="the job to fail")
+        stop.set()
+        await running
+        failed_job = await job()
+    assert failed_job["error"] == "FeatureNotSupportedError: COPY FROM not supported with row-level security"
+    assert (failed_job["rows_done"], failed_job["registered"]) == (500, 500) and failed_job["finished_at"]
+    assert await CensusImporter(runtime).claim() is None  # not taken up again
+    assert census_layer.transient(asyncpg.DeadlockDetectedError("deadlock")) and not census_layer.transient(TypeError("bug"))
