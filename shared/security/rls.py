@@ -16,7 +16,7 @@ from __future__ import annotations
 from sqlalchemy import event, false, text
 from sqlalchemy.orm import Session
 
-from shared.security.access import SYSTEM_SCOPE, current_school, db_narrowing, db_scope
+from shared.security.access import REGION_SCOPE, SYSTEM_SCOPE, current_school, db_narrowing, db_scope
 
 SCOPE_FUNCTION = """
 CREATE OR REPLACE FUNCTION shouhu_scope_allows(place text) RETURNS boolean
@@ -47,13 +47,15 @@ def started_under(settings: dict[str, str]) -> dict[str, tuple[str, str]]:
     return {_STARTED_UNDER: (settings["shouhu.scope"], settings["shouhu.narrow"])}
 
 
+_AS = text("SELECT set_config('shouhu.scope', :scope, true), set_config('shouhu.narrow', :narrow, true)")
+
+
 @event.listens_for(ScopedSession, "after_begin")
 def _set_scope(session, transaction, connection) -> None:
     scope, narrow = db_scope(), db_narrowing()
     # A transaction under the scope its connection opened with skips the round trip (a consumer's batch).
     if connection.get_execution_options().get(_STARTED_UNDER) != (scope, narrow):
-        connection.execute(text("SELECT set_config('shouhu.scope', :scope, true), set_config('shouhu.narrow', :narrow, true)"),
-                           {"scope": scope, "narrow": narrow})
+        connection.execute(_AS, {"scope": scope, "narrow": narrow})
 
 
 def protect(op, table: str, place: str) -> None:
@@ -181,3 +183,16 @@ def downgrade_access(op, protected: list[tuple[str, str]]) -> None:
     for table, _ in protected:
         unprotect(op, table)
     op.execute("DROP FUNCTION shouhu_scope_allows(text)")
+
+
+async def hidden_by_the_scope(session, statement) -> list:
+    """The rows of ``statement`` (asked for what the caller's own query did not find) that the caller's scope
+    hides, for a rule that holds beyond the area (an ID number is one child's in the whole province): run under
+    the system's scope for this statement alone, then the caller's again (a statement that fails aborts the
+    transaction, scope and all); [] at once when the scope hides nothing. The caller must not show them."""
+    if db_scope() in (SYSTEM_SCOPE, REGION_SCOPE) and not db_narrowing():  # the system's, or the whole province
+        return []
+    await session.execute(_AS, {"scope": SYSTEM_SCOPE, "narrow": ""})
+    rows = (await session.execute(statement)).all()
+    await session.execute(_AS, {"scope": db_scope(), "narrow": db_narrowing()})
+    return rows

@@ -10,8 +10,8 @@ from sqlalchemy import and_, any_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.adapters.orm import absences, agreements, census_keys, children, growth_notes
-from services.registry.domain.model import Child, name_key
-from shared.security.rls import school_filter
+from services.registry.domain.model import OUTSIDE_THE_AREA, Child, name_key
+from shared.security.rls import hidden_by_the_scope, school_filter
 
 _READ = [c.name for c in children.columns if c.name not in ("created_at", "updated_at", "name_key")]
 _WRITE = [*_READ, "name_key"]
@@ -38,11 +38,14 @@ class ChildRepository:
         )
 
     async def open_with_id_number(self, id_number_hash: str, *, other_than: UUID | None = None) -> UUID | None:
-        """The open archive that holds this ID number, if any."""
+        """The open archive that holds this ID number, if any (OUTSIDE_THE_AREA: one the caller cannot see)."""
         where = [children.c.id_number_hash == id_number_hash, children.c.archive_status == "open"]
         if other_than is not None:
             where.append(children.c.id != other_than)
-        return await self.session.scalar(select(children.c.id).where(*where).limit(1))
+        found = await self.session.scalar(select(children.c.id).where(*where).limit(1))
+        if found is None and await hidden_by_the_scope(self.session, select(children.c.id).where(*where).limit(1)):
+            return OUTSIDE_THE_AREA
+        return found
 
     async def closed_until(self, day: date, *, limit: int) -> list[UUID]:
         """Closed archives, closed on ``day`` or before and not yet de-identified (locked, skipping others' locks)."""

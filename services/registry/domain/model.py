@@ -9,6 +9,11 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+# The open archive that holds an ID number when it lies outside the caller's area (身份证号全省唯一): the number is
+# refused, and that archive is not shown.
+OUTSIDE_THE_AREA = UUID(int=0)
+
+
 # Fields whose values are personal data: they travel only on registry.contacts.
 CONTACT_FIELDS = ("name", "father.name", "father.phone", "mother.name", "mother.phone", "guardian.name", "guardian.phone")
 

@@ -31,13 +31,15 @@ from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityE
 
 from services.registry.adapters.id_vault import IdVault
 from services.registry.adapters.census_batch import BatchUnitOfWork, BufferedOutbox, RowWrites
-from services.registry.adapters.orm import census_import_rows, census_imports
+from services.registry.adapters.orm import census_import_rows, census_imports, children
 from services.registry.domain import census
+from services.registry.domain.model import OUTSIDE_THE_AREA
 from services.registry.domain.rules import RuleViolation
 from services.registry.entrypoints.schemas import ChildIn
 from services.registry.service_layer.handlers import register_child
 from shared.errors import describe
 from shared.logs import log_fields
+from shared.security.rls import hidden_by_the_scope
 from shared.tasks import sleep_unless_stopped
 
 log = logging.getLogger("shouhu.registry.census")
@@ -445,9 +447,15 @@ class CensusImporter:
         hashes = [self.vault.hash(c.body["id_number"]) for c in valid if c.body.get("id_number")]
         if not hashes:
             return {}
-        return dict(await (await _driver(session)).fetch(
+        found = dict(await (await _driver(session)).fetch(
             "SELECT id_number_hash, id FROM children WHERE id_number_hash = ANY($1::text[]) AND archive_status = 'open'", hashes,
         ))
+        # A township's import in the request sees its own area only; a number is one child's province-wide.
+        if unseen := [h for h in hashes if h not in found]:
+            elsewhere = select(children.c.id_number_hash).where(
+                children.c.id_number_hash.in_(unseen), children.c.archive_status == "open")
+            found |= {h: OUTSIDE_THE_AREA for h, in await hidden_by_the_scope(session, elsewhere)}
+        return found
 
     async def _insert(self, session, job: _Job, pending: list[_Pending]) -> list[Outcome]:
         """Insert the natural keys, then the children and events of the rows whose key was still free."""

@@ -10,7 +10,7 @@ from uuid import UUID
 from services.registry.adapters.id_vault import IdVault
 from services.registry.adapters.ids import new_id
 from services.registry.domain import guardianship
-from services.registry.domain.model import CONTACT_FIELDS, Child, changed_fields
+from services.registry.domain.model import CONTACT_FIELDS, OUTSIDE_THE_AREA, Child, changed_fields
 from services.registry.domain.rules import RuleViolation, check_id_number, mask_id_number
 from shared.clock import today_local
 from shared.contracts.envelope import EventType
@@ -56,7 +56,7 @@ class Conflict(RuleViolation):
 
     def __init__(self, code: str, zh: str, en: str, **details: Any) -> None:
         super().__init__(code, zh, en)
-        self.details = {k: str(v) for k, v in details.items()}
+        self.details = {k: str(v) for k, v in details.items() if v is not None}
 
 
 def archive_closed(child: Child) -> Conflict:
@@ -225,7 +225,7 @@ async def _protect_id_number(uow, child: Child, id_number: str, vault: IdVault) 
     if existing:
         raise Conflict(
             "id_number_registered", "该身份证号已有在档儿童档案", "this ID number is already on an open archive",
-            existing_child_id=existing,
+            existing_child_id=None if existing == OUTSIDE_THE_AREA else existing,
         ).at("id_number")
 
 
